@@ -1,0 +1,149 @@
+"""Depth networks by name, and checkpoints that rebuild them from their metadata alone.
+
+Every builder returns a module whose forward(x: N×3×H×W preprocessed) returns depth N×1×H×W in metres
+(a 1-channel head with no activation; the output is never a dict). No builder downloads weights: an
+optional local backbone-weights file can be given instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from . import __version__
+from .artifacts import atomic_path
+from .data.transforms import PREPROCESSING
+from .errors import EdgeDepthError
+
+CHECKPOINT_FORMAT = "edgedepth-checkpoint/1"
+DEFAULT_DEPTH = {"unit": "m", "min_depth": 0.1, "max_depth": 80.0}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    build: Callable[[], nn.Module]
+    size_multiple: int  # input H and W must be multiples of this (the backbone's output stride)
+    description: str
+
+
+ARCHS: dict[str, ArchSpec] = {}
+
+
+def register(name: str, size_multiple: int, description: str):
+    def decorator(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        ARCHS[name] = ArchSpec(name, build, size_multiple, description)
+        return build
+
+    return decorator
+
+
+class DepthNet(nn.Module):
+    """Wraps a torchvision segmentation model so forward returns the N×1×H×W depth tensor."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)["out"]
+
+
+@register("deeplabv3_resnet50", 8, "DeepLabv3, ResNet50 backbone (output stride 8): the reference model")
+def deeplabv3_resnet50() -> nn.Module:
+    from torchvision.models.segmentation import deeplabv3_resnet50 as build
+
+    return DepthNet(build(weights=None, weights_backbone=None, num_classes=1, aux_loss=False))
+
+
+@register("deeplabv3_mobilenet_v3_large", 16, "DeepLabv3, MobileNetV3-Large backbone: lighter")
+def deeplabv3_mobilenet_v3_large() -> nn.Module:
+    from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large as build
+
+    return DepthNet(build(weights=None, weights_backbone=None, num_classes=1, aux_loss=False))
+
+
+@register("lraspp_mobilenet_v3_large", 16, "LR-ASPP, MobileNetV3-Large backbone: lightest, the demo's model")
+def lraspp_mobilenet_v3_large() -> nn.Module:
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large as build
+
+    return DepthNet(build(weights=None, weights_backbone=None, num_classes=1))
+
+
+def arch_spec(name: str) -> ArchSpec:
+    if name not in ARCHS:
+        raise EdgeDepthError(f"unknown arch {name!r}; choose one of: {', '.join(sorted(ARCHS))}")
+    return ARCHS[name]
+
+
+def check_input_size(arch: str, size: tuple[int, int]) -> tuple[int, int]:
+    """Refuse an input size the backbone cannot tile exactly."""
+    multiple = arch_spec(arch).size_multiple
+    h, w = size
+    if h <= 0 or w <= 0 or h % multiple or w % multiple:
+        raise EdgeDepthError(
+            f"input size {h}x{w} does not suit {arch}: height and width must be positive multiples of {multiple}"
+        )
+    return (int(h), int(w))
+
+
+def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -> nn.Module:
+    """Build a registered depth network; optionally load backbone weights from a local state-dict file."""
+    model = arch_spec(arch).build()
+    if backbone_weights is not None:
+        state = _torch_load(backbone_weights, "backbone weights")
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        missing, unexpected = model.net.backbone.load_state_dict(state, strict=False)
+        if len(missing) == len(model.net.backbone.state_dict()):
+            raise EdgeDepthError(f"backbone weights {backbone_weights} match no layer of {arch}'s backbone")
+    return model
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> Path:
+    """Write a checkpoint whose metadata (arch, input_size, depth, preprocessing, ...) rebuilds the model."""
+    for key in ("arch", "input_size"):
+        if key not in meta:
+            raise ValueError(f"checkpoint metadata needs {key!r}")
+    meta = {
+        "depth": DEFAULT_DEPTH,
+        "preprocessing": PREPROCESSING,
+        "edgedepth_version": __version__,
+        **meta,
+        "input_size": list(meta["input_size"]),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "meta": meta, "state_dict": model.state_dict()}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model from a checkpoint's metadata alone; returns (model in eval mode, metadata)."""
+    blob = _torch_load(path, "checkpoint")
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise EdgeDepthError(f"{path} is not an edgedepth checkpoint; make one with `edgedepth train`")
+    meta = blob["meta"]
+    model = create_model(meta.get("arch", "<none>"))
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError:
+        raise EdgeDepthError(
+            f"{path}: its weights do not fit arch {meta['arch']!r} named in its metadata; "
+            "the checkpoint is damaged or of another architecture"
+        )
+    return model.eval(), meta
+
+
+def _torch_load(path: str | os.PathLike, what: str) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDepthError(f"{what} {path} not found; check the path")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise EdgeDepthError(f"{what} {path} is unreadable ({type(exc).__name__}); it is corrupt or not a .pt file")
