@@ -12,3 +12,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory):
+    """An untrained lraspp_mobilenet_v3_large checkpoint at 64×64 (fixed seed): fast, for plumbing tests."""
+    import torch
+
+    from edgedepth.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
+    return save_checkpoint(path, create_model("lraspp_mobilenet_v3_large"), {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
