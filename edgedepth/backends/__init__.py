@@ -7,11 +7,13 @@ A backend module is stateless and provides:
     build(onnx_path, out_dir, options: dict) -> Path    fuse/compile; writes the artifact + sidecar JSON
     load(artifact, device="cpu", **options) -> Runner
 A Runner is a loaded model: infer(N×3×H×W float32) -> N×1×H×W float32, with name, precision, device.
+`timed_infer` also returns the model-only seconds; a GPU runner overrides it to time with device events.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from types import ModuleType
 
 import numpy as np
@@ -19,6 +21,25 @@ import numpy as np
 from ..errors import EdgeDepthError
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
+
+#: Sidecar keys that describe the model rather than the artifact; every build copies them forward.
+MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing")
+
+
+def model_meta(sidecar: dict) -> dict:
+    return {key: sidecar[key] for key in MODEL_META_KEYS if key in sidecar}
+
+
+def first_line(exc: BaseException) -> str:
+    """A runtime's exception as one short line, for an EdgeDepthError message."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def input_size_of(sidecar: dict) -> tuple[int, int] | None:
+    """(H, W) recorded in a sidecar, or None when the artifact accepts any size."""
+    size = sidecar.get("input_size")
+    return (int(size[0]), int(size[1])) if size and sidecar.get("dynamic", "none") in ("none", "batch") else None
 
 
 def get_backend(name: str) -> ModuleType:
@@ -40,6 +61,14 @@ class Runner:
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def timed_infer(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """(output, seconds the model took). The checks are outside the timed span; the default clock is the
+        host's, which is honest for CPU runtimes that return only when done."""
+        batch = self.check_batch(batch)
+        start = time.perf_counter()
+        output = self._infer(batch)
+        return output, time.perf_counter() - start
 
     def close(self) -> None:
         """Release the runtime's resources; the runner is unusable afterwards."""

@@ -1,0 +1,145 @@
+"""ONNX Runtime: FP32 and Q/DQ INT8 ONNX on the CPU execution provider (CUDA provider when installed).
+
+`build` runs ONNX Runtime's portable graph optimisations once (constant folding, Conv+activation fusion,
+Q/DQ → QLinear* fusion) and saves the result, so the fusion report shows what really executes; the
+hardware-specific layout pass (NCHWc) is left to load time, where it runs on the machine that infers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts import read_sidecar, sha256, write_sidecar
+from ..errors import EdgeDepthError, RuntimeMissing
+from ..fusion import Layer, fusion_report
+from . import Runner, first_line, input_size_of, model_meta
+
+NAME = "onnxruntime"
+DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: Optimised ops that execute integer arithmetic besides the QLinear* family; everything else runs in float.
+INTEGER_OPS = {"ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+QDQ = ["QuantizeLinear", "DequantizeLinear"]
+
+
+def available() -> bool:
+    return not unavailable_reason()
+
+
+def unavailable_reason(device: str = "cpu") -> str:
+    try:
+        import onnxruntime
+    except ImportError:
+        return "onnxruntime is not installed (pip install onnxruntime)"
+    provider = DEVICES.get(device)
+    if provider not in onnxruntime.get_available_providers():
+        return f"ONNX Runtime has no {provider} here (install onnxruntime-gpu for CUDA)"
+    return ""
+
+
+def precision_of(onnx_path: str | os.PathLike) -> str:
+    """'int8' when the graph holds quantize nodes, else 'fp32' (what the sidecar says wins)."""
+    sidecar = read_sidecar(onnx_path, required=False)
+    if "precision" in sidecar:
+        return sidecar["precision"]
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    return "int8" if any(node.op_type == "QuantizeLinear" for node in model.graph.node) else "fp32"
+
+
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
+    """Optimise the graph with ONNX Runtime and save `<out_dir>/model.onnx` + sidecar with the fusion report."""
+    import onnxruntime as ort
+
+    onnx_path = _existing(onnx_path)
+    out = Path(out_dir) / "model.onnx"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    session_options = ort.SessionOptions()
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    session_options.optimized_model_filepath = str(tmp)
+    try:
+        _session(onnx_path, session_options, "cpu")
+        report = fusion_report(onnx_path, engine_layers(tmp), NAME)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    source = read_sidecar(onnx_path, required=False)
+    write_sidecar(out, {
+        **model_meta(source),
+        "backend": NAME,
+        "precision": precision_of(onnx_path),
+        "dynamic": source.get("dynamic", "none"),
+        "source_onnx": str(onnx_path),
+        "source_onnx_sha256": sha256(onnx_path),
+        "optimization": "ORT_ENABLE_EXTENDED (NCHWc layout pass at load time)",
+        "fusion": report.__dict__,
+    })
+    return out
+
+
+def engine_layers(optimized_onnx: str | os.PathLike) -> list[Layer]:
+    """Nodes of an ONNX Runtime-optimised graph as layers; fused nodes keep the name of the node they replace."""
+    import onnx
+
+    layers = []
+    for node in onnx.load(str(optimized_onnx), load_external_data=False).graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        absorbed = [attrs["activation"].s.decode()] if "activation" in attrs else []
+        integer = node.op_type.startswith("QLinear") or node.op_type in INTEGER_OPS
+        absorbed += QDQ if integer else []
+        layers.append(Layer(node.name, node.op_type, "int8" if integer else "fp32", [node.name], absorbed))
+    return layers
+
+
+def load(artifact: str | os.PathLike, device: str = "cpu", threads: int | None = None, **_) -> "OnnxRuntimeRunner":
+    return OnnxRuntimeRunner(_existing(artifact), device, threads)
+
+
+class OnnxRuntimeRunner(Runner):
+    def __init__(self, onnx_path: Path, device: str, threads: int | None):
+        import onnxruntime as ort
+
+        reason = unavailable_reason(device)
+        if reason:
+            raise RuntimeMissing(f"cannot run ONNX Runtime on {device}: {reason}")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = _session(onnx_path, options, device)
+        sidecar = read_sidecar(onnx_path, required=False)
+        self.name, self.device, self.precision = NAME, device, precision_of(onnx_path)
+        self.input_size = input_size_of(sidecar) or _static_size(self.session)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch})[0]
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _session(onnx_path: Path, options, device: str):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=[DEVICES[device]])
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types for a damaged model
+        raise EdgeDepthError(f"ONNX Runtime cannot load {onnx_path} ({first_line(exc)}); re-export it with `edgedepth export`")
+
+
+def _static_size(session) -> tuple[int, int] | None:
+    h, w = session.get_inputs()[0].shape[2:]
+    return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDepthError(f"ONNX model {path} not found; export one with `edgedepth export` or build with `edgedepth build`")
+    return path

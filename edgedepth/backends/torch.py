@@ -1,0 +1,93 @@
+"""PyTorch eager: the float reference every other row is measured against.
+
+It runs the checkpoint itself (there is nothing to build). On CUDA it runs channels-last, in FP32 or FP16
+autocast, and times the model with CUDA events so host-side launch overhead is not mistaken for GPU time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeDepthError, RuntimeMissing
+from . import Runner
+
+NAME = "torch"
+PRECISIONS = ("fp32", "fp16")
+
+
+def available() -> bool:
+    return True
+
+
+def unavailable_reason(device: str = "cpu") -> str:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        return "PyTorch sees no CUDA device (no NVIDIA GPU, driver or CUDA build of torch)"
+    return ""
+
+
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
+    raise EdgeDepthError("the torch backend runs the checkpoint (.pt) itself; there is nothing to build from ONNX")
+
+
+def load(artifact: str | os.PathLike, device: str = "cpu", precision: str = "fp32", threads: int | None = None, **_) -> "TorchRunner":
+    reason = unavailable_reason(device)
+    if reason:
+        raise RuntimeMissing(f"cannot run PyTorch on {device}: {reason}")
+    if precision not in PRECISIONS or (precision == "fp16" and device != "cuda"):
+        raise EdgeDepthError(f"torch precision {precision!r} on {device} is not offered; use fp32 (fp16 is CUDA-only)")
+    return TorchRunner(Path(artifact), device, precision, threads)
+
+
+class TorchRunner(Runner):
+    def __init__(self, checkpoint: Path, device: str, precision: str, threads: int | None):
+        import torch
+
+        from ..models import load_checkpoint
+
+        if threads:
+            torch.set_num_threads(threads)
+        model, meta = load_checkpoint(checkpoint)
+        self.name, self.device, self.precision = NAME, device, precision
+        self.input_size = tuple(meta["input_size"])
+        self.memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
+        self.model = model.to(device, memory_format=self.memory_format)
+
+    def _forward(self, batch):
+        import torch
+
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.precision == "fp16"):
+            return self.model(batch).float()
+
+    def _to_device(self, batch: np.ndarray):
+        import torch
+
+        return torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self._forward(self._to_device(batch)).cpu().numpy()
+
+    def timed_infer(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        if self.device != "cuda":
+            return super().timed_infer(batch)
+        import torch
+
+        batch = self.check_batch(batch)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        with torch.inference_mode():
+            device_batch = self._to_device(batch)
+            start.record()
+            output = self._forward(device_batch)
+            end.record()
+            end.synchronize()
+            return output.cpu().numpy(), start.elapsed_time(end) / 1000.0
+
+    def close(self) -> None:
+        self.model = None
