@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from . import __version__
@@ -16,3 +18,97 @@ def main() -> None:
     The path:  train → export (verified ONNX) → quantize (Q/DQ INT8) → build (engine) → bench
     Try it:    edgedepth demo      (synthetic data, no downloads, a few minutes on 2 cores)
     """
+
+
+@main.command()
+@click.argument("onnx", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), required=True,
+              help="Runtime to build for.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: engines/<onnx name>-<backend>).")
+@click.option("--threads", type=click.IntRange(min=1), help="OpenVINO: inference threads (default: every core).")
+@click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True,
+              help="OpenVINO: parallel inference streams (1 for latency).")
+@click.option("--hint", type=click.Choice(["LATENCY", "THROUGHPUT"]), default="LATENCY", show_default=True,
+              help="OpenVINO performance hint.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+              help="TensorRT: fp16 converts a float ONNX; int8 comes from a Q/DQ ONNX. Others follow the ONNX.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the fusion report as JSON (every layer with its runtime precision).")
+def build(onnx, backend, output, threads, streams, hint, precision, json_path):
+    """Compile an ONNX model (float or Q/DQ INT8) for one runtime, and report what the runtime made of it.
+
+    Writes the artifact with a sidecar JSON (how it was made) and prints the fusion report: ONNX node count
+    against engine layer count, which ops were fused, the precision each layer really executes in, and the
+    share of Conv/MatMul compute (MACs) that runs in INT8.
+    """
+    from .artifacts import read_sidecar
+    from .backends import usable_backend
+    from .report import print_fusion, write_json
+
+    module = usable_backend(backend)
+    options = {"threads": threads, "streams": streams, "hint": hint, "precision": precision}
+    artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
+    fusion = read_sidecar(artifact)["fusion"]
+    print_fusion(fusion, str(artifact))
+    if json_path:
+        write_json(fusion, json_path)
+
+
+@main.command()
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="cpu: torch, ONNX Runtime and OpenVINO rows. cuda: torch FP32/FP16, ONNX Runtime CUDA, TensorRT.")
+@click.option("--model", "checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint to measure (default: the demo's runs/demo/model.pt).")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="DIODE-layout folder: calibration and held-out accuracy images (default: runs/demo/data).")
+@click.option("--backends", help="Comma-separated subset, e.g. torch,openvino (default: all of the device's).")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per row.")
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs per row.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for every runtime (default: every core).")
+@click.option("--images", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Held-out images scored for accuracy (and cycled through for timing).")
+@click.option("--calibration-samples", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Images that calibrate the INT8 models.")
+@click.option("--engines", type=click.Path(file_okay=False, path_type=Path), default=Path("engines"),
+              show_default=True, help="Cache of exported/quantized/built artifacts, keyed by checkpoint hash.")
+@click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="OpenVINO streams.")
+@click.option("--hint", type=click.Choice(["LATENCY", "THROUGHPUT"]), default="LATENCY", show_default=True,
+              help="OpenVINO performance hint.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as Markdown.")
+@click.option("--error-maps", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNGs: input | GT | float | INT8 | |float−INT8| for the first 3 images.")
+def bench(device, checkpoint, data, backends, warmup, runs, threads, images, calibration_samples, engines,
+          streams, hint, json_path, markdown, error_maps):
+    """Latency and accuracy of every backend × precision, side by side, on the same images.
+
+    Exports, quantizes and builds whatever is missing (cached), then for each row measures latency after
+    warm-up (median/p90/p99 and FPS, model-only and end-to-end with preprocessing), depth accuracy against
+    ground truth on held-out images, its difference from the float PyTorch model, peak memory and size.
+    A runtime that is not installed shows as a skipped row with the reason.
+    """
+    from rich.progress import Progress
+
+    from .bench import BenchOptions, plan_rows, run_bench
+    from .report import print_table, report_dict, write_error_maps, write_json, write_markdown
+
+    chosen = tuple(name.strip() for name in backends.split(",")) if backends else None
+    options = BenchOptions(device=device, backends=chosen, warmup=warmup, runs=runs, threads=threads,
+                           images=images, calibration_samples=calibration_samples, engines=engines,
+                           backend_options={"openvino": {"streams": streams, "hint": hint}})
+    with Progress(transient=True) as progress:
+        task = progress.add_task("bench", total=len(plan_rows(device, chosen)))
+
+        def advance(done: int, label: str) -> None:
+            progress.update(task, description=f"bench: {label}", completed=done)
+
+        report = run_bench(checkpoint, data, options, progress=advance)
+    print_table(report)
+    if json_path:
+        write_json(report_dict(report), json_path)
+    if markdown:
+        write_markdown(report, markdown)
+    if error_maps:
+        for path in write_error_maps(report, error_maps):
+            click.echo(f"error map: {path}")

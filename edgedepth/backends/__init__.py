@@ -3,7 +3,7 @@
 A backend module is stateless and provides:
     NAME: str
     available() -> bool                     is the runtime importable and usable here?
-    unavailable_reason() -> str             one line for a skipped row ("" when available)
+    unavailable_reason(device="cpu") -> str one line for a skipped row ("" when available); device optional
     build(onnx_path, out_dir, options: dict) -> Path    fuse/compile; writes the artifact + sidecar JSON
     load(artifact, device="cpu", **options) -> Runner
 A Runner is a loaded model: infer(N×3×H×W float32) -> N×1×H×W float32, with name, precision, device.
@@ -13,12 +13,13 @@ A Runner is a loaded model: infer(N×3×H×W float32) -> N×1×H×W float32, wit
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from types import ModuleType
 
 import numpy as np
 
-from ..errors import EdgeDepthError
+from ..errors import EdgeDepthError, RuntimeMissing
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 
@@ -46,6 +47,20 @@ def get_backend(name: str) -> ModuleType:
     if name not in BACKENDS:
         raise EdgeDepthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def usable_backend(name: str, device: str = "cpu") -> ModuleType:
+    """The backend module, or RuntimeMissing with the reason it cannot run on `device` here."""
+    try:
+        backend = get_backend(name)
+    except ImportError as exc:
+        raise RuntimeMissing(f"the {name} backend cannot be imported here ({exc})")
+    # unavailable_reason(device) where a backend distinguishes devices; the bare contract takes none
+    takes_device = bool(inspect.signature(backend.unavailable_reason).parameters)
+    reason = backend.unavailable_reason(device) if takes_device else backend.unavailable_reason()
+    if reason:
+        raise RuntimeMissing(f"{name} on {device}: {reason}")
+    return backend
 
 
 class Runner:

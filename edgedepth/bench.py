@@ -1,0 +1,324 @@
+"""The bench loop: every available backend × precision on the same images with the same preprocessing.
+
+From a checkpoint it exports, quantizes and builds whatever is missing (cached under `engines/<key>/`, the
+key hashing the checkpoint and calibration settings), then measures each row: latency after warm-up
+(model-only and end-to-end), accuracy against ground truth on held-out images, deltas against the float
+PyTorch row, peak memory and artifact size. It returns a `Report` of dataclasses; report.py renders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .artifacts import sha256, tool_versions
+from .backends import usable_backend
+from .errors import EdgeDepthError, RuntimeMissing
+from .metrics import METRIC_KEYS, depth_metrics, mean_metrics
+
+DEMO_CHECKPOINT = Path("runs/demo/model.pt")
+DEMO_DATA = Path("runs/demo/data")
+#: (backend, precision) rows per device, in table order; the first row is the reference for deltas.
+PLANS = {
+    "cpu": [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8")],
+    "cuda": [("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8")],
+}
+
+
+@dataclass
+class Latency:
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    fps: float  # 1 / median, batch 1
+    runs: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> "Latency":
+        ms = np.asarray(seconds) * 1000.0
+        median = float(np.median(ms))
+        return cls(median, float(np.percentile(ms, 90)), float(np.percentile(ms, 99)), 1000.0 / median, len(ms))
+
+
+@dataclass
+class Row:
+    backend: str
+    precision: str
+    device: str
+    status: str = "ok"  # ok | skipped (runtime absent) | failed (it ran and broke; reason says how)
+    reason: str = ""
+    artifact: str | None = None
+    artifact_mb: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    latency_model: Latency | None = None
+    latency_e2e: Latency | None = None  # preprocessing (decode excluded) + model + output copy
+    metrics: dict[str, float] | None = None
+    deltas: dict[str, float] | None = None  # metric − reference metric
+    output_mean_abs_diff: float | None = None  # mean |depth − reference depth| in metres, all pixels
+    peak_memory_mb: float | None = None
+    predictions: list[np.ndarray] = field(default_factory=list, repr=False)  # not serialised
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+@dataclass
+class Conditions:
+    checkpoint: str
+    arch: str
+    input_size: list[int]
+    depth: dict[str, Any]
+    device: str
+    processor: str
+    cores: int
+    threads: int
+    batch: int
+    warmup: int
+    runs: int
+    data: str
+    images: int
+    versions: dict[str, str]
+    memory: str
+
+
+@dataclass
+class EvalImage:
+    name: str
+    rgb: np.ndarray  # H×W×3 uint8 as loaded
+    depth: np.ndarray  # ground truth at the model's input size
+    valid: np.ndarray
+
+
+@dataclass
+class Report:
+    conditions: Conditions
+    rows: list[Row]
+    images: list[EvalImage] = field(default_factory=list, repr=False)  # not serialised
+
+
+@dataclass
+class BenchOptions:
+    device: str = "cpu"
+    backends: tuple[str, ...] | None = None  # None: every backend of the device's plan
+    warmup: int = 3
+    runs: int = 20
+    threads: int | None = None  # None: every core
+    images: int = 8
+    calibration_samples: int = 128
+    engines: Path = Path("engines")
+    backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {"openvino": {"streams": 1}}
+
+
+def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
+              options: BenchOptions | None = None, progress: Callable[[int, str], None] | None = None) -> Report:
+    """Measure every row of the device's plan; rows whose runtime is absent come back skipped with a reason."""
+    from .models import load_checkpoint
+
+    options = options or BenchOptions()
+    checkpoint, data = Path(checkpoint or DEMO_CHECKPOINT), Path(data or DEMO_DATA)
+    say = progress or (lambda done, label: None)
+    if options.device not in PLANS:
+        raise EdgeDepthError(f"unknown device {options.device!r}; choose cpu or cuda")
+    if options.device == "cuda":
+        require_cuda()
+    plan_rows(options.device, options.backends)
+    if options.warmup < 0 or options.runs < 1 or options.images < 1:
+        raise EdgeDepthError("--warmup must be ≥ 0, --runs and --images ≥ 1")
+    if not checkpoint.is_file():
+        hint = "run `edgedepth demo` first" if checkpoint == DEMO_CHECKPOINT else "check the --model path"
+        raise EdgeDepthError(f"checkpoint {checkpoint} not found; {hint}")
+    _, meta = load_checkpoint(checkpoint)
+    size = tuple(meta["input_size"])
+    images = load_eval_images(data, size, options.images)
+    threads = options.threads or os.cpu_count() or 1
+    cache = ArtifactCache(checkpoint, data, options)
+    rows: list[Row] = []
+    for done, (backend, precision) in enumerate(plan_rows(options.device, options.backends)):
+        say(done, f"{backend} {precision}")
+        row = Row(backend, precision, options.device)
+        rows.append(row)
+        try:
+            measure_row(row, cache, images, meta, threads, options)
+        except EdgeDepthError as exc:
+            row.status, row.reason = ("skipped" if isinstance(exc, RuntimeMissing) else "failed"), exc.message
+    reference = next((r for r in rows if r.status == "ok" and (r.backend, r.precision) == PLANS[options.device][0]), None)
+    if reference is not None:
+        for row in rows:
+            add_deltas(row, reference)
+    conditions = Conditions(
+        checkpoint=str(checkpoint), arch=meta["arch"], input_size=list(size), depth=meta["depth"],
+        device=options.device, processor=processor_name(), cores=os.cpu_count() or 1, threads=threads, batch=1,
+        warmup=options.warmup, runs=options.runs, data=str(data), images=len(images), versions=tool_versions(),
+        memory="peak resident memory the row added over the process's at its start (Linux VmHWM, reset per row)"
+        if options.device == "cpu" else "peak CUDA memory allocated by torch during the row",
+    )
+    return Report(conditions, rows, images)
+
+
+def plan_rows(device: str, backends: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(backend, precision) rows to measure on `device`, restricted to `backends` when given."""
+    plan = PLANS[device]
+    unknown = set(backends or ()) - {backend for backend, _ in plan}
+    if unknown:
+        names = ", ".join(dict.fromkeys(b for b, _ in plan))
+        raise EdgeDepthError(f"backend(s) {', '.join(sorted(unknown))} not benched on {device}; choose among {names}")
+    return [(b, p) for b, p in plan if backends is None or b in backends]
+
+
+def require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeMissing("--device cuda: no CUDA device is visible to PyTorch on this machine; use --device cpu")
+
+
+def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[EvalImage]:
+    """The first `limit` held-out images (the scenes calibration never sees), ground truth at the model size."""
+    from .calibration import load_split
+    from .data.diode import load_sample
+    from .data.transforms import resize_nearest
+
+    calibration_pool, held_out = load_split(data)
+    samples = (held_out or calibration_pool)[:limit]
+    images = []
+    for sample in samples:
+        rgb, depth, valid = load_sample(sample)
+        name = f"{sample.domain}-{sample.scene}-{sample.scan}-{Path(sample.rgb).stem}"
+        images.append(EvalImage(name, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
+    return images
+
+
+class ArtifactCache:
+    """Exports, quantizes and builds on demand under `engines/<key>/`; a finished artifact has its sidecar."""
+
+    def __init__(self, checkpoint: Path, data: Path, options: BenchOptions):
+        self.checkpoint, self.data, self.options = checkpoint, data, options
+        calibration = f"{data.resolve()}|{options.calibration_samples}"
+        self.key = sha256(checkpoint)[:16]
+        self.calibration_key = hashlib.sha256(calibration.encode()).hexdigest()[:8]
+        self.folder = options.engines / self.key
+
+    def onnx(self, precision: str, target: str) -> Path:
+        from .export import export_onnx
+
+        float_onnx = self.folder / "model.onnx"
+        if not _finished(float_onnx):
+            export_onnx(self.checkpoint, float_onnx, data=self.data)
+        if precision != "int8":
+            return float_onnx
+        from .quantize import quantize_onnx
+
+        int8_onnx = self.folder / f"model.int8.{target}.{self.calibration_key}.onnx"
+        if not _finished(int8_onnx):
+            quantize_onnx(float_onnx, self.data, int8_onnx, target=target, samples=self.options.calibration_samples)
+        return int8_onnx
+
+    def artifact(self, backend, precision: str) -> Path:
+        """The built artifact for a row (for torch: the checkpoint itself)."""
+        if backend.NAME == "torch":
+            return self.checkpoint
+        source = self.onnx(precision, backend.NAME)
+        suffix = f"-{self.calibration_key}" if precision == "int8" else ""
+        out_dir = self.folder / f"{backend.NAME}-{precision}{suffix}"
+        cached = [p for p in out_dir.glob("*") if _finished(p)] if out_dir.is_dir() else []
+        if cached:
+            return cached[0]
+        build_options = {"precision": precision, **self.options.backend_options.get(backend.NAME, {})}
+        return backend.build(source, out_dir, build_options)
+
+
+def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: dict, threads: int, options: BenchOptions) -> None:
+    from .data.transforms import preprocess
+
+    backend = usable_backend(row.backend, row.device)
+    artifact = cache.artifact(backend, row.precision)
+    row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
+    size = tuple(meta["input_size"])
+    depth = meta["depth"]
+    with PeakMemory(row.device) as memory:
+        runner = backend.load(artifact, device=row.device, precision=row.precision, threads=threads,
+                              **options.backend_options.get(row.backend, {}))
+        with runner:
+            row.settings = {"threads": threads, **getattr(runner, "settings", {})}
+            row.predictions = [runner.infer(preprocess(image.rgb, size))[0, 0] for image in images]
+            for i in range(options.warmup):
+                runner.infer(preprocess(images[i % len(images)].rgb, size))
+            model_s, e2e_s = [], []
+            for i in range(options.runs):
+                start = time.perf_counter()
+                _, seconds = runner.timed_infer(preprocess(images[i % len(images)].rgb, size))
+                e2e_s.append(time.perf_counter() - start)
+                model_s.append(seconds)
+    row.peak_memory_mb = memory.peak_mb
+    row.latency_model, row.latency_e2e = Latency.of(model_s), Latency.of(e2e_s)
+    row.metrics = mean_metrics(
+        depth_metrics(pred, image.depth, image.valid, min_depth=depth["min_depth"], max_depth=depth["max_depth"])
+        for pred, image in zip(row.predictions, images)
+    )
+
+
+def add_deltas(row: Row, reference: Row) -> None:
+    if row.status != "ok":
+        return
+    row.deltas = {key: row.metrics[key] - reference.metrics[key] for key in METRIC_KEYS}
+    row.output_mean_abs_diff = float(np.mean([np.abs(p - r).mean() for p, r in zip(row.predictions, reference.predictions)]))
+
+
+class PeakMemory:
+    """Peak memory over a span: resident set on CPU (Linux VmHWM, reset on entry), torch's allocator on CUDA."""
+
+    def __init__(self, device: str):
+        self.device, self.peak_mb = device, None
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")
+                self.baseline_kb = _proc_status_kb("VmRSS")
+            except OSError:
+                self.device = "unmeasured"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device == "cuda":
+            import torch
+
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        elif self.device == "cpu":
+            self.peak_mb = (_proc_status_kb("VmHWM") - self.baseline_kb) / 1024
+
+
+def _proc_status_kb(key: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith(key))
+
+
+def processor_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _finished(artifact: Path) -> bool:
+    return artifact.exists() and (artifact.parent / f"{artifact.name}.json").is_file()
+
+
+def _size_mb(artifact: Path) -> float:
+    files = [artifact, artifact.with_suffix(".bin")] if artifact.suffix == ".xml" else [artifact]
+    return sum(f.stat().st_size for f in files if f.is_file()) / 2**20

@@ -1,0 +1,171 @@
+"""Rendering of measured results: bench `Report` → rich table / JSON / Markdown / error-map PNGs, and the
+fusion report of `edgedepth build`. Nothing here measures anything."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .artifacts import atomic_path
+from .bench import Report, Row
+from .fusion import INT8_PRECISIONS
+
+#: Anchor colours of the depth colormap (viridis-like: dark blue near, yellow far).
+COLORMAP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
+SCHEMA = "edgedepth-bench/1"
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """JSON-ready form of a Report; predictions and images stay out."""
+    rows = []
+    for row in report.rows:
+        data = dataclasses.asdict(row)
+        data.pop("predictions")
+        rows.append(data)
+    return {"schema": SCHEMA, "conditions": dataclasses.asdict(report.conditions), "rows": rows}
+
+
+def write_json(data: dict[str, Any], path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+    return Path(path)
+
+
+def conditions_line(report: Report) -> str:
+    c = report.conditions
+    versions = ", ".join(f"{k} {v}" for k, v in c.versions.items() if k != "python")
+    return (f"{c.arch} @ {c.input_size[0]}x{c.input_size[1]} (H×W), batch {c.batch}, {c.device}: {c.processor}, "
+            f"{c.threads} of {c.cores} threads | {c.warmup} warm-up + {c.runs} timed runs | accuracy on "
+            f"{c.images} held-out images of {c.data} | {versions}")
+
+
+COLUMNS = ("Backend", "Precision", "Size MB", "Model ms (p50/p90/p99)", "FPS", "E2E ms", "AbsRel", "δ1",
+           "RMSE m", "ΔAbsRel", "Δδ1", "|Δdepth| m", "Mem MB")
+
+
+def row_cells(row: Row) -> list[str]:
+    if row.status != "ok":
+        return [row.backend, row.precision, f"{row.status}: {row.reason}"] + [""] * (len(COLUMNS) - 3)
+    m, lat = row.metrics, row.latency_model
+    d = row.deltas
+    return [
+        row.backend, row.precision, _num(row.artifact_mb, ".1f"),
+        f"{lat.median_ms:.1f} / {lat.p90_ms:.1f} / {lat.p99_ms:.1f}", f"{lat.fps:.1f}",
+        f"{row.latency_e2e.median_ms:.1f}", f"{m['abs_rel']:.4f}", f"{m['delta1']:.4f}", f"{m['rmse']:.3f}",
+        _num(d and d["abs_rel"], "+.4f"), _num(d and d["delta1"], "+.4f"),
+        _num(row.output_mean_abs_diff, ".4f"), _num(row.peak_memory_mb, ".0f"),
+    ]
+
+
+def print_table(report: Report, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title="edgedepth bench", caption=conditions_line(report), caption_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("Backend", "Precision") else "right")
+    for row in report.rows:
+        cells = row_cells(row)
+        if row.status == "ok":
+            table.add_row(*cells)
+        else:
+            table.add_row(*cells[:2], f"[yellow]{cells[2]}[/yellow]", *cells[3:])
+    console.print(table)
+
+
+def to_markdown(report: Report) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row_cells(row)) + " |" for row in report.rows]
+    return "\n".join(lines) + f"\n\nConditions: {conditions_line(report)}\n"
+
+
+def write_markdown(report: Report, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(to_markdown(report))
+    return Path(path)
+
+
+def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3) -> list[Path]:
+    """One PNG per (low-precision row, image): input | GT | float | low-precision | |float − low-precision|.
+
+    Depth panels share one colour scale (GT's 2nd–98th percentile); the difference has its own, from 0."""
+    from PIL import Image
+
+    from .data.transforms import resize_nearest
+
+    reference = report.rows[0] if report.rows and report.rows[0].status == "ok" else None
+    lowered = [r for r in report.rows[1:] if r.status == "ok" and r.precision != "fp32"]
+    if reference is None or not lowered:
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in lowered:
+        for i, image in enumerate(report.images[:count]):
+            ref, low = reference.predictions[i], row.predictions[i]
+            valid_gt = image.depth[image.valid & (image.depth > 0)]
+            lo, hi = np.percentile(valid_gt, [2, 98]) if valid_gt.size else (float(ref.min()), float(ref.max()))
+            diff = np.abs(ref - low)
+            panels = [
+                resize_nearest(image.rgb, ref.shape),
+                colorize(image.depth, lo, hi, image.valid),
+                colorize(ref, lo, hi),
+                colorize(low, lo, hi),
+                colorize(diff, 0.0, max(float(np.percentile(diff, 99)), 1e-6)),
+            ]
+            path = out_dir / f"{image.name}.{row.backend}-{row.precision}.png"
+            with atomic_path(path) as tmp:
+                Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")
+            written.append(path)
+    return written
+
+
+def colorize(values: np.ndarray, lo: float, hi: float, valid: np.ndarray | None = None) -> np.ndarray:
+    """H×W values → H×W×3 uint8 through COLORMAP on [lo, hi]; invalid pixels black."""
+    t = np.clip((np.nan_to_num(values) - lo) / max(hi - lo, 1e-9), 0, 1) * (len(COLORMAP) - 1)
+    low = np.floor(t).astype(int).clip(0, len(COLORMAP) - 2)
+    frac = (t - low)[..., None]
+    rgb = COLORMAP[low] * (1 - frac) + COLORMAP[low + 1] * frac
+    if valid is not None:
+        rgb[~valid.astype(bool)] = 0
+    return rgb.astype(np.uint8)
+
+
+def print_fusion(fusion: dict[str, Any], artifact: str, console=None) -> None:
+    """The fusion report of one build: counts, fusion patterns, MACs by precision, the INT8 share."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    console.print(f"[bold]{fusion['backend']}[/bold] → {artifact}")
+    console.print(f"ONNX nodes {fusion['onnx_nodes']} ({fusion['onnx_compute_nodes']} Conv/MatMul/Gemm) → "
+                  f"engine layers {fusion['engine_layers']}; Q/DQ nodes absorbed: {fusion['qdq_absorbed']}")
+    if fusion["fusions"]:
+        table = Table("fused", "count", title="Fusions")
+        for pattern, count in fusion["fusions"].items():
+            table.add_row(pattern, str(count))
+        console.print(table)
+    kinds = Counter((layer["type"], layer["precision"]) for layer in fusion["layers"])
+    table = Table("layer type", "executes in", "layers", title="Engine layers by runtime precision")
+    for (layer_type, precision), count in sorted(kinds.items()):
+        table.add_row(layer_type, precision, str(count))
+    console.print(table)
+    total = sum(fusion["precision_macs"].values()) or 1
+    shares = ", ".join(f"{p} {macs / total:.1%}" for p, macs in fusion["precision_macs"].items())
+    console.print(f"Conv/MatMul MACs by executed precision: {shares or 'none found'}")
+    console.print(f"[bold]INT8 share of compute: {fusion['int8_mac_share']:.1%}[/bold]"
+                  f" (precisions counted as INT8: {', '.join(INT8_PRECISIONS)})")
+    if fusion["unmatched_compute_nodes"]:
+        console.print(f"[yellow]{len(fusion['unmatched_compute_nodes'])} ONNX compute nodes matched no engine "
+                      f"layer (not counted): {', '.join(fusion['unmatched_compute_nodes'][:5])}[/yellow]")
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
