@@ -1,0 +1,381 @@
+/* The edgedepth.h runner on the OpenVINO C API: pre-processing is compiled into the model, so a call is
+ * "wrap the caller's pixels, infer, resize the depth map to the caller's size". */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openvino/c/openvino.h>
+
+#include "edgedepth.h"
+#include "error.h"
+#include "preprocessing.h"
+#include "resize.h"
+
+#define ED_PATH_MAX 4096
+#define ED_BUILD_HINT "build one with `edgedepth build --backend openvino`"
+
+struct ed_runner {
+    ov_core_t *core;
+    ov_compiled_model_t *compiled;
+    ov_infer_request_t *request;
+    int input_height, input_width;   /* the model's own input size */
+    int output_height, output_width; /* the depth map the model produces, before resizing to the caller's size */
+    unsigned char *packed;           /* rows of a strided image, packed for OpenVINO */
+    size_t packed_size;
+};
+
+const char *ed_version(void)
+{
+    return ED_VERSION;
+}
+
+static int has_suffix(const char *text, const char *suffix)
+{
+    size_t n = strlen(text), k = strlen(suffix);
+    return n >= k && strcmp(text + n - k, suffix) == 0;
+}
+
+/* artifact (an IR .xml or a folder holding model.xml) -> the .xml and .bin paths, both readable. */
+static ed_status resolve_ir(const char *artifact, char xml[ED_PATH_MAX], char bin[ED_PATH_MAX])
+{
+    struct stat info;
+    if (stat(artifact, &info) != 0)
+        return ed_fail(ED_ERR_IO, "artifact %s: %s; give an OpenVINO IR .xml or its folder (%s)", artifact,
+                       strerror(errno), ED_BUILD_HINT);
+    int n = snprintf(xml, ED_PATH_MAX, S_ISDIR(info.st_mode) ? "%s/model.xml" : "%s", artifact);
+    if (n < 0 || n >= ED_PATH_MAX - 1)
+        return ed_fail(ED_ERR_ARG, "artifact path is longer than %d bytes; move the model to a shorter path", ED_PATH_MAX);
+    if (!has_suffix(xml, ".xml"))
+        return ed_fail(ED_ERR_MODEL, "%s is not an OpenVINO IR (expected a .xml file); %s", xml, ED_BUILD_HINT);
+    if (access(xml, R_OK) != 0)
+        return ed_fail(ED_ERR_IO, "cannot read %s: %s; %s", xml, strerror(errno), ED_BUILD_HINT);
+    memcpy(bin, xml, (size_t)n - 4);
+    memcpy(bin + n - 4, ".bin", 5);
+    if (access(bin, R_OK) != 0)
+        return ed_fail(ED_ERR_IO, "cannot read the weights %s beside %s: %s; copy the .bin with the .xml", bin, xml,
+                       strerror(errno));
+    return ED_OK;
+}
+
+/* The 4 dimensions of the model's only input (or output); -1 for a dynamic one. */
+static ed_status port_dims(const ov_model_t *model, int input, int64_t dims[4], const char *xml)
+{
+    ov_output_const_port_t *port = NULL;
+    ov_partial_shape_t shape = {0};
+    ov_status_e st = input ? ov_model_const_input(model, &port) : ov_model_const_output(model, &port);
+    if (st == OK)
+        st = ov_port_get_partial_shape(port, &shape);
+    if (port)
+        ov_output_const_port_free(port);
+    if (st != OK)
+        return ed_fail_ov(ED_ERR_MODEL, st, "reading the model's shapes");
+    int four_d = shape.rank.min == 4 && shape.rank.max == 4;
+    for (int i = 0; i < 4; ++i)
+        dims[i] = four_d && shape.dims[i].min == shape.dims[i].max ? shape.dims[i].min : -1;
+    ov_partial_shape_free(&shape);
+    if (!four_d)
+        return ed_fail(ED_ERR_MODEL, "%s: the %s is not 4-D; an edgedepth model maps N x 3 x H x W to N x 1 x H x W",
+                       xml, input ? "input" : "output");
+    return ED_OK;
+}
+
+/* Refuse what is not an edgedepth depth model; return its input size. */
+static ed_status check_model(const ov_model_t *model, const char *xml, int *height, int *width)
+{
+    size_t inputs = 0, outputs = 0;
+    ov_model_inputs_size(model, &inputs);
+    ov_model_outputs_size(model, &outputs);
+    if (inputs != 1 || outputs != 1)
+        return ed_fail(ED_ERR_MODEL, "%s has %zu inputs and %zu outputs; an edgedepth model has one of each (rgb, depth)",
+                       xml, inputs, outputs);
+    int64_t in[4], out[4];
+    ed_status status = port_dims(model, 1, in, xml);
+    if (status == ED_OK)
+        status = port_dims(model, 0, out, xml);
+    if (status != ED_OK)
+        return status;
+    if (in[1] != 3 || out[1] != 1)
+        return ed_fail(ED_ERR_MODEL, "%s maps %lld to %lld channels; an edgedepth model maps 3 (RGB) to 1 (depth)", xml,
+                       (long long)in[1], (long long)out[1]);
+    if (in[2] <= 0 || in[3] <= 0 || in[2] > INT_MAX || in[3] > INT_MAX)
+        return ed_fail(ED_ERR_MODEL, "%s has a dynamic input height/width; export it with a fixed size "
+                       "(edgedepth export --dynamic none or batch)", xml);
+    *height = (int)in[2];
+    *width = (int)in[3];
+    return ED_OK;
+}
+
+static ov_status_e reshape_input(ov_model_t *model, ov_dimension_t d0, ov_dimension_t d1, ov_dimension_t d2,
+                                 ov_dimension_t d3)
+{
+    ov_dimension_t dims[4] = {d0, d1, d2, d3};
+    ov_partial_shape_t shape;
+    ov_status_e st = ov_partial_shape_create(4, dims, &shape);
+    if (st != OK)
+        return st;
+    st = ov_model_reshape_single_input(model, shape);
+    ov_partial_shape_free(&shape);
+    return st;
+}
+
+/* Build the edgedepth preprocessing into the model: uint8 NHWC RGB of any size -> f32 -> linear resize
+ * (half-pixel, no antialias) to the model's H x W -> (x - 255 mean) / (255 std) -> NCHW; depth out as f32. */
+static ed_status add_preprocessing(ov_model_t *model, int height, int width, ov_model_t **prepared)
+{
+    static const ov_dimension_t any = {-1, -1};
+    const ov_dimension_t one = {1, 1}, rgb = {3, 3}, h = {height, height}, w = {width, width};
+    float mean[3] = ED_IMAGENET_MEAN, std[3] = ED_IMAGENET_STD;
+    for (int c = 0; c < 3; ++c) {
+        mean[c] *= ED_PIXEL_SCALE;
+        std[c] *= ED_PIXEL_SCALE;
+    }
+    ov_preprocess_prepostprocessor_t *ppp = NULL;
+    ov_preprocess_input_info_t *input = NULL;
+    ov_preprocess_input_tensor_info_t *tensor = NULL;
+    ov_preprocess_preprocess_steps_t *steps = NULL;
+    ov_preprocess_input_model_info_t *model_info = NULL;
+    ov_preprocess_output_info_t *output = NULL;
+    ov_preprocess_output_tensor_info_t *output_tensor = NULL;
+    ov_layout_t *nhwc = NULL, *nchw = NULL;
+
+    ov_status_e st = reshape_input(model, one, rgb, h, w); /* batch 1, also for a dynamic-batch export */
+    if (st == OK)
+        st = ov_layout_create("NHWC", &nhwc);
+    if (st == OK)
+        st = ov_layout_create("NCHW", &nchw);
+    if (st == OK)
+        st = ov_preprocess_prepostprocessor_create(model, &ppp);
+    if (st == OK)
+        st = ov_preprocess_prepostprocessor_get_input_info(ppp, &input);
+    if (st == OK)
+        st = ov_preprocess_input_info_get_tensor_info(input, &tensor);
+    if (st == OK)
+        st = ov_preprocess_input_tensor_info_set_element_type(tensor, U8);
+    if (st == OK)
+        st = ov_preprocess_input_tensor_info_set_layout(tensor, nhwc);
+    /* The C API has no set_spatial_dynamic_shape: a placeholder size unlike the model's makes OpenVINO insert
+     * the resize, and the reshape after build() makes the image height and width dynamic. */
+    if (st == OK)
+        st = ov_preprocess_input_tensor_info_set_spatial_static_shape(tensor, 1, 1);
+    if (st == OK)
+        st = ov_preprocess_input_info_get_preprocess_steps(input, &steps);
+    if (st == OK)
+        st = ov_preprocess_preprocess_steps_convert_element_type(steps, F32);
+    if (st == OK)
+        st = ov_preprocess_preprocess_steps_resize(steps, RESIZE_LINEAR);
+    if (st == OK)
+        st = ov_preprocess_preprocess_steps_mean_multi_channels(steps, mean, 3);
+    if (st == OK)
+        st = ov_preprocess_preprocess_steps_scale_multi_channels(steps, std, 3);
+    if (st == OK)
+        st = ov_preprocess_input_info_get_model_info(input, &model_info);
+    if (st == OK)
+        st = ov_preprocess_input_model_info_set_layout(model_info, nchw);
+    if (st == OK)
+        st = ov_preprocess_prepostprocessor_get_output_info(ppp, &output);
+    if (st == OK)
+        st = ov_preprocess_output_info_get_tensor_info(output, &output_tensor);
+    if (st == OK)
+        st = ov_preprocess_output_set_element_type(output_tensor, F32);
+    if (st == OK)
+        st = ov_preprocess_prepostprocessor_build(ppp, prepared);
+    if (st == OK)
+        st = reshape_input(*prepared, one, any, any, rgb);
+
+    ov_preprocess_output_tensor_info_free(output_tensor);
+    ov_preprocess_output_info_free(output);
+    ov_preprocess_input_model_info_free(model_info);
+    ov_preprocess_preprocess_steps_free(steps);
+    ov_preprocess_input_tensor_info_free(tensor);
+    ov_preprocess_input_info_free(input);
+    ov_preprocess_prepostprocessor_free(ppp);
+    ov_layout_free(nchw);
+    ov_layout_free(nhwc);
+    return st == OK ? ED_OK : ed_fail_ov(ED_ERR_MODEL, st, "adding the pre-processing to the model");
+}
+
+/* Compile for the device with FP32 float math (the CPU plugin may otherwise choose bf16) and create the
+ * runner's one inference request. */
+static ed_status compile(ed_runner *r, const ov_model_t *model, const ed_options *options)
+{
+    const char *device = options && options->device ? options->device : "CPU";
+    int threads = options ? options->num_threads : 0;
+    char threads_text[16];
+    snprintf(threads_text, sizeof threads_text, "%d", threads);
+    ov_status_e st = threads > 0
+                         ? ov_core_compile_model(r->core, model, device, 4, &r->compiled,
+                                                 ov_property_key_hint_inference_precision, "f32",
+                                                 ov_property_key_inference_num_threads, threads_text)
+                         : ov_core_compile_model(r->core, model, device, 2, &r->compiled,
+                                                 ov_property_key_hint_inference_precision, "f32");
+    if (st != OK) {
+        char what[128];
+        snprintf(what, sizeof what, "compiling the model for device %.64s", device);
+        return ed_fail_ov(ED_ERR_RUNTIME, st, what);
+    }
+    st = ov_compiled_model_create_infer_request(r->compiled, &r->request);
+    return st == OK ? ED_OK : ed_fail_ov(ED_ERR_RUNTIME, st, "creating an inference request");
+}
+
+/* The depth map's size as the compiled model produces it (static once the input size is fixed). */
+static ed_status read_output_size(ed_runner *r)
+{
+    ov_output_const_port_t *port = NULL;
+    ov_shape_t shape = {0};
+    ov_status_e st = ov_compiled_model_output(r->compiled, &port);
+    if (st == OK)
+        st = ov_const_port_get_shape(port, &shape);
+    if (port)
+        ov_output_const_port_free(port);
+    if (st != OK)
+        return ed_fail_ov(ED_ERR_MODEL, st, "reading the depth output's shape");
+    int ok = shape.rank == 4 && shape.dims[2] > 0 && shape.dims[3] > 0 && shape.dims[2] <= INT_MAX &&
+             shape.dims[3] <= INT_MAX;
+    if (ok) {
+        r->output_height = (int)shape.dims[2];
+        r->output_width = (int)shape.dims[3];
+    }
+    ov_shape_free(&shape);
+    return ok ? ED_OK : ed_fail(ED_ERR_MODEL, "the depth output has no fixed 1 x 1 x H x W shape");
+}
+
+ed_status ed_create(const char *artifact_path, const ed_options *options, ed_runner **out)
+{
+    if (!out)
+        return ed_fail(ED_ERR_ARG, "ed_create: out is NULL; pass the address of an ed_runner pointer");
+    *out = NULL;
+    if (!artifact_path)
+        return ed_fail(ED_ERR_ARG, "ed_create: artifact_path is NULL; pass an OpenVINO IR .xml or its folder");
+    if (options && options->num_threads < 0)
+        return ed_fail(ED_ERR_ARG, "ed_create: num_threads is %d; use 0 for all cores or a positive count",
+                       options->num_threads);
+    char xml[ED_PATH_MAX], bin[ED_PATH_MAX];
+    ed_status status = resolve_ir(artifact_path, xml, bin);
+    if (status != ED_OK)
+        return status;
+
+    ed_runner *r = calloc(1, sizeof *r);
+    if (!r)
+        return ed_fail(ED_ERR_RUNTIME, "ed_create: out of memory");
+    ov_model_t *model = NULL, *prepared = NULL;
+    ov_status_e st = ov_core_create(&r->core);
+    if (st != OK)
+        status = ed_fail_ov(ED_ERR_RUNTIME, st, "starting OpenVINO");
+    if (status == ED_OK && (st = ov_core_read_model(r->core, xml, bin, &model)) != OK)
+        status = ed_fail_ov(ED_ERR_MODEL, st, "reading the OpenVINO IR");
+    if (status == ED_OK)
+        status = check_model(model, xml, &r->input_height, &r->input_width);
+    if (status == ED_OK)
+        status = add_preprocessing(model, r->input_height, r->input_width, &prepared);
+    if (status == ED_OK)
+        status = compile(r, prepared, options);
+    if (status == ED_OK)
+        status = read_output_size(r);
+    if (prepared)
+        ov_model_free(prepared);
+    if (model)
+        ov_model_free(model);
+    if (status != ED_OK) {
+        ed_destroy(r);
+        return status;
+    }
+    *out = r;
+    return ED_OK;
+}
+
+ed_status ed_input_size(const ed_runner *r, int *width, int *height)
+{
+    if (!r || !width || !height)
+        return ed_fail(ED_ERR_ARG, "ed_input_size: %s is NULL", !r ? "the runner" : !width ? "width" : "height");
+    *width = r->input_width;
+    *height = r->input_height;
+    return ED_OK;
+}
+
+static ed_status check_infer_args(const ed_runner *r, const unsigned char *rgb, int width, int height,
+                                  int row_stride_bytes, const float *depth_out, int out_width, int out_height)
+{
+    if (!r || !rgb || !depth_out)
+        return ed_fail(ED_ERR_ARG, "ed_infer_rgb8: %s is NULL", !r ? "the runner" : !rgb ? "rgb" : "depth_out");
+    if (width <= 0 || height <= 0)
+        return ed_fail(ED_ERR_ARG, "ed_infer_rgb8: image size %dx%d; width and height must be positive", width, height);
+    if ((int64_t)width * 3 > INT_MAX || (int64_t)row_stride_bytes < (int64_t)width * 3)
+        return ed_fail(ED_ERR_ARG, "ed_infer_rgb8: row_stride_bytes %d is less than width x 3 = %lld; pass the "
+                       "distance in bytes between rows", row_stride_bytes, (long long)width * 3);
+    if (out_width <= 0 || out_height <= 0)
+        return ed_fail(ED_ERR_ARG, "ed_infer_rgb8: output size %dx%d; out_width and out_height must be positive "
+                       "(the image size gives one depth per pixel)", out_width, out_height);
+    return ED_OK;
+}
+
+/* The image as OpenVINO needs it, rows back to back: the caller's buffer itself when already packed. */
+static const unsigned char *packed_pixels(ed_runner *r, const unsigned char *rgb, int width, int height, int stride)
+{
+    size_t row = (size_t)width * 3;
+    if ((size_t)stride == row)
+        return rgb;
+    if (r->packed_size < row * (size_t)height) {
+        unsigned char *grown = realloc(r->packed, row * (size_t)height);
+        if (!grown)
+            return NULL;
+        r->packed = grown;
+        r->packed_size = row * (size_t)height;
+    }
+    for (int y = 0; y < height; ++y)
+        memcpy(r->packed + row * (size_t)y, rgb + (size_t)stride * (size_t)y, row);
+    return r->packed;
+}
+
+ed_status ed_infer_rgb8(ed_runner *r, const unsigned char *rgb, int width, int height, int row_stride_bytes,
+                        float *depth_out, int out_width, int out_height)
+{
+    ed_status status = check_infer_args(r, rgb, width, height, row_stride_bytes, depth_out, out_width, out_height);
+    if (status != ED_OK)
+        return status;
+    const unsigned char *pixels = packed_pixels(r, rgb, width, height, row_stride_bytes);
+    if (!pixels)
+        return ed_fail(ED_ERR_RUNTIME, "ed_infer_rgb8: out of memory packing a %dx%d image", width, height);
+
+    int64_t dims[4] = {1, height, width, 3};
+    ov_shape_t shape = {0};
+    ov_tensor_t *image = NULL, *depth = NULL;
+    void *depth_data = NULL;
+    ov_status_e st = ov_shape_create(4, dims, &shape);
+    /* OpenVINO only reads an input tensor; the cast drops const for its generic constructor. */
+    if (st == OK)
+        st = ov_tensor_create_from_host_ptr(U8, shape, (void *)pixels, &image);
+    if (st == OK)
+        st = ov_infer_request_set_input_tensor(r->request, image);
+    if (st == OK)
+        st = ov_infer_request_infer(r->request);
+    if (st == OK)
+        st = ov_infer_request_get_output_tensor_by_index(r->request, 0, &depth);
+    if (st == OK)
+        st = ov_tensor_data(depth, &depth_data);
+    if (st == OK)
+        ed_resize_bilinear(depth_data, r->output_height, r->output_width, depth_out, out_height, out_width);
+    if (depth)
+        ov_tensor_free(depth);
+    if (image)
+        ov_tensor_free(image);
+    ov_shape_free(&shape);
+    return st == OK ? ED_OK : ed_fail_ov(ED_ERR_RUNTIME, st, "ed_infer_rgb8: inference");
+}
+
+void ed_destroy(ed_runner *r)
+{
+    if (!r)
+        return;
+    if (r->request)
+        ov_infer_request_free(r->request);
+    if (r->compiled)
+        ov_compiled_model_free(r->compiled);
+    if (r->core)
+        ov_core_free(r->core);
+    free(r->packed);
+    free(r);
+}

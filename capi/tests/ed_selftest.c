@@ -1,0 +1,209 @@
+/*
+ * ed_selftest MODEL SCRATCH_DIR - checks edgedepth.h from C: every bad call fails with the right status and
+ * a message (and never crashes), the runner stays usable after a failure, strided images equal packed ones,
+ * ed_last_error is per thread, and two runners on two threads give what they give one at a time.
+ * Prints one line per check; exits 1 if any failed. Run by tests/test_capi.py.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edgedepth.h"
+
+static int failures;
+
+static void check(int ok, const char *name)
+{
+    printf("%s - %s\n", ok ? "ok" : "FAIL", name);
+    failures += !ok;
+}
+
+/* A bad call: the expected status, and a message on this thread. */
+static void check_fails(ed_status got, ed_status want, const char *name)
+{
+    char label[256];
+    snprintf(label, sizeof label, "%s -> status %d (got %d): %s", name, want, got, ed_last_error());
+    check(got == want && ed_last_error()[0] != '\0', label);
+}
+
+static void write_file(const char *dir, const char *name, const char *text, char *path, size_t path_size)
+{
+    snprintf(path, path_size, "%s/%s", dir, name);
+    FILE *file = fopen(path, "w");
+    if (file) {
+        fputs(text, file);
+        fclose(file);
+    }
+}
+
+static void check_create_errors(const char *model, const char *scratch)
+{
+    ed_runner *r = (ed_runner *)&failures; /* not NULL, so the checks see ed_create reset it */
+    char path[1024], bin[1024];
+    check_fails(ed_create(model, NULL, NULL), ED_ERR_ARG, "ed_create(out NULL)");
+    check_fails(ed_create(NULL, NULL, &r), ED_ERR_ARG, "ed_create(path NULL)");
+    check(r == NULL, "ed_create sets *out to NULL on failure");
+    snprintf(path, sizeof path, "%s/no_such_model.xml", scratch);
+    check_fails(ed_create(path, NULL, &r), ED_ERR_IO, "ed_create(missing file)");
+    check_fails(ed_create(scratch, NULL, &r), ED_ERR_IO, "ed_create(folder without model.xml)");
+    write_file(scratch, "notes.txt", "not a model\n", path, sizeof path);
+    check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.txt file)");
+    write_file(scratch, "garbage.xml", "<net><layers><oops", path, sizeof path);
+    check_fails(ed_create(path, NULL, &r), ED_ERR_IO, "ed_create(.xml without .bin)");
+    write_file(scratch, "garbage.bin", "0123456789", bin, sizeof bin);
+    check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.xml that is not an IR)");
+    ed_options negative = {NULL, -1}, unknown = {"NO_SUCH_DEVICE", 0};
+    check_fails(ed_create(model, &negative, &r), ED_ERR_ARG, "ed_create(num_threads -1)");
+    check_fails(ed_create(model, &unknown, &r), ED_ERR_RUNTIME, "ed_create(unknown device)");
+    check(r == NULL, "failed ed_create leaves *out NULL");
+}
+
+/* A deterministic test card: gradients plus a hash, so a wrong channel order or stride shows in the depth. */
+static unsigned char *test_image(int width, int height, int stride, unsigned seed)
+{
+    unsigned char *rgb = calloc((size_t)stride * (size_t)height, 1);
+    for (int y = 0; rgb && y < height; ++y) {
+        for (int x = 0; x < width; ++x) {
+            unsigned hash = (unsigned)(x * 73856093u) ^ (unsigned)(y * 19349663u) ^ seed * 83492791u;
+            unsigned char *p = rgb + (size_t)y * (size_t)stride + (size_t)x * 3;
+            p[0] = (unsigned char)(255 * x / width);
+            p[1] = (unsigned char)(255 * y / height);
+            p[2] = (unsigned char)(hash >> 8);
+        }
+    }
+    return rgb;
+}
+
+static void check_infer_errors(ed_runner *r)
+{
+    int w = 40, h = 30, iw = 0, ih = 0;
+    unsigned char *rgb = test_image(w, h, w * 3, 1);
+    float depth[40 * 30];
+    check_fails(ed_input_size(NULL, &iw, &ih), ED_ERR_ARG, "ed_input_size(runner NULL)");
+    check_fails(ed_input_size(r, NULL, &ih), ED_ERR_ARG, "ed_input_size(width NULL)");
+    check_fails(ed_input_size(r, &iw, NULL), ED_ERR_ARG, "ed_input_size(height NULL)");
+    check(ed_input_size(r, &iw, &ih) == ED_OK && iw > 0 && ih > 0, "ed_input_size gives a positive size");
+    check_fails(ed_infer_rgb8(NULL, rgb, w, h, w * 3, depth, w, h), ED_ERR_ARG, "ed_infer_rgb8(runner NULL)");
+    check_fails(ed_infer_rgb8(r, NULL, w, h, w * 3, depth, w, h), ED_ERR_ARG, "ed_infer_rgb8(rgb NULL)");
+    check_fails(ed_infer_rgb8(r, rgb, w, h, w * 3, NULL, w, h), ED_ERR_ARG, "ed_infer_rgb8(depth_out NULL)");
+    check_fails(ed_infer_rgb8(r, rgb, 0, h, w * 3, depth, w, h), ED_ERR_ARG, "ed_infer_rgb8(width 0)");
+    check_fails(ed_infer_rgb8(r, rgb, w, -1, w * 3, depth, w, h), ED_ERR_ARG, "ed_infer_rgb8(height -1)");
+    check_fails(ed_infer_rgb8(r, rgb, w, h, w * 3 - 1, depth, w, h), ED_ERR_ARG, "ed_infer_rgb8(stride < width*3)");
+    check_fails(ed_infer_rgb8(r, rgb, w, h, w * 3, depth, 0, h), ED_ERR_ARG, "ed_infer_rgb8(out_width 0)");
+    check_fails(ed_infer_rgb8(r, rgb, w, h, w * 3, depth, w, 0), ED_ERR_ARG, "ed_infer_rgb8(out_height 0)");
+    check(ed_infer_rgb8(r, rgb, w, h, w * 3, depth, w, h) == ED_OK, "the runner works after failed calls");
+    free(rgb);
+}
+
+static void check_stride(ed_runner *r)
+{
+    enum { W = 45, H = 33, PAD = 7 };
+    unsigned char *packed = test_image(W, H, W * 3, 2), *padded = test_image(W, H, W * 3 + PAD, 2);
+    float a[W * H], b[W * H];
+    int ok = ed_infer_rgb8(r, packed, W, H, W * 3, a, W, H) == ED_OK &&
+             ed_infer_rgb8(r, padded, W, H, W * 3 + PAD, b, W, H) == ED_OK;
+    check(ok && memcmp(a, b, sizeof a) == 0, "a padded row stride gives the packed image's depth");
+    free(packed);
+    free(padded);
+}
+
+static void *fail_on_this_thread(void *message_copy)
+{
+    char *copy = message_copy;
+    int fresh = ed_last_error()[0] == '\0';
+    ed_input_size(NULL, NULL, NULL);
+    snprintf(copy, 256, "%s", fresh ? ed_last_error() : "");
+    return NULL;
+}
+
+static void check_error_is_per_thread(void)
+{
+    char before[256], other[256] = "";
+    ed_infer_rgb8(NULL, NULL, 0, 0, 0, NULL, 0, 0);
+    snprintf(before, sizeof before, "%s", ed_last_error());
+    pthread_t thread;
+    pthread_create(&thread, NULL, fail_on_this_thread, other);
+    pthread_join(thread, NULL);
+    check(other[0] != '\0' && strcmp(before, ed_last_error()) == 0 && strcmp(before, other) != 0,
+          "ed_last_error is per thread (a new thread starts empty; its failure leaves ours alone)");
+}
+
+typedef struct {
+    ed_runner *runner;
+    const unsigned char *rgb;
+    int width, height, out_width, out_height, repeats;
+    const float *expected; /* the result of the same call made alone */
+    int mismatches;
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    size_t count = (size_t)j->out_width * (size_t)j->out_height;
+    float *depth = malloc(count * sizeof *depth);
+    for (int i = 0; depth && i < j->repeats; ++i) {
+        int ok = ed_infer_rgb8(j->runner, j->rgb, j->width, j->height, j->width * 3, depth, j->out_width,
+                               j->out_height) == ED_OK;
+        j->mismatches += !ok || memcmp(depth, j->expected, count * sizeof *depth) != 0;
+    }
+    j->mismatches += !depth;
+    free(depth);
+    return NULL;
+}
+
+/* Two runners, two images of different sizes: alone first, then both at once, repeatedly. */
+static void check_two_threads(const char *model)
+{
+    enum { W1 = 96, H1 = 72, W2 = 50, H2 = 40, REPEATS = 4 };
+    ed_runner *a = NULL, *b = NULL;
+    ed_options two = {"CPU", 1};
+    unsigned char *rgb1 = test_image(W1, H1, W1 * 3, 3), *rgb2 = test_image(W2, H2, W2 * 3, 4);
+    float *alone1 = malloc(sizeof(float) * W1 * H1), *alone2 = malloc(sizeof(float) * W2 * H2);
+    int ok = ed_create(model, &two, &a) == ED_OK && ed_create(model, &two, &b) == ED_OK &&
+             ed_infer_rgb8(a, rgb1, W1, H1, W1 * 3, alone1, W1, H1) == ED_OK &&
+             ed_infer_rgb8(b, rgb2, W2, H2, W2 * 3, alone2, W2, H2) == ED_OK;
+    check(ok, "two runners, one at a time");
+    if (ok) {
+        job jobs[2] = {{a, rgb1, W1, H1, W1, H1, REPEATS, alone1, 0}, {b, rgb2, W2, H2, W2, H2, REPEATS, alone2, 0}};
+        pthread_t threads[2];
+        for (int i = 0; i < 2; ++i)
+            pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+        for (int i = 0; i < 2; ++i)
+            pthread_join(threads[i], NULL);
+        check(jobs[0].mismatches == 0 && jobs[1].mismatches == 0,
+              "two runners on two threads at once give bit-identical depth to one at a time");
+    }
+    ed_destroy(a);
+    ed_destroy(b);
+    free(rgb1);
+    free(rgb2);
+    free(alone1);
+    free(alone2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s MODEL SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    check(ed_version()[0] != '\0', "ed_version is not empty");
+    check(ed_last_error() != NULL && ed_last_error()[0] == '\0', "ed_last_error starts empty, never NULL");
+    ed_destroy(NULL);
+    check(1, "ed_destroy(NULL) is a no-op");
+    check_create_errors(argv[1], argv[2]);
+
+    ed_runner *r = NULL;
+    check(ed_create(argv[1], NULL, &r) == ED_OK && r != NULL, "ed_create with default options");
+    if (r) {
+        check_infer_errors(r);
+        check_stride(r);
+    }
+    ed_destroy(r);
+    check_error_is_per_thread();
+    check_two_threads(argv[1]);
+    printf("%d failed\n", failures);
+    return failures ? 1 : 0;
+}
