@@ -37,7 +37,7 @@ class FusionReport:
     onnx_compute_nodes: int
     engine_layers: int
     fusions: dict[str, int]  # "Conv+Relu → FusedConv": how many times
-    qdq_absorbed: int  # Q/DQ nodes folded into quantized layers
+    qdq_absorbed: int  # ONNX Q/DQ nodes that no longer exist as engine layers (folded into quantized ones)
     layers: list[dict]  # name, type, precision, onnx_ops, macs
     precision_macs: dict[str, int]  # precision → MACs of the Conv/MatMul work executed in it
     int8_mac_share: float  # share of Conv/MatMul/Gemm MACs executed in INT8 (0..1)
@@ -93,12 +93,12 @@ def fusion_report(onnx_path: str | os.PathLike, layers: list[Layer], backend: st
     fusions: Counter[str] = Counter()
     precision_macs: Counter[str] = Counter()
     claimed: set[str] = set()
-    qdq_absorbed = 0
     rows = []
     for layer in layers:
         nodes = list(dict.fromkeys(n for n in (onnx_node_of(o, node_names) for o in layer.originals) if n))
-        ops = [op_type[n] for n in nodes if op_type[n] not in QDQ_OPS] + layer.absorbed_ops
-        qdq = sum(op_type[n] in QDQ_OPS for n in nodes)
+        all_ops = [op_type[n] for n in nodes] + layer.absorbed_ops
+        ops = [op for op in all_ops if op not in QDQ_OPS]
+        qdq = len(all_ops) - len(ops)
         layer_macs = sum(macs.get(n, 0) for n in nodes if n not in claimed)
         claimed.update(nodes)
         precision = layer.precision.lower()
@@ -106,17 +106,16 @@ def fusion_report(onnx_path: str | os.PathLike, layers: list[Layer], backend: st
             precision_macs[precision] += layer_macs
         if ops and (len(ops) > 1 or qdq):
             fusions[f"{'+'.join(dict.fromkeys(ops))}{'+Q/DQ' if qdq else ''} → {layer.type}"] += 1
-            qdq_absorbed += qdq
         rows.append({"name": layer.name, "type": layer.type, "precision": precision, "onnx_ops": ops, "macs": layer_macs})
     total = sum(precision_macs.values())
     int8 = sum(v for k, v in precision_macs.items() if k in INT8_PRECISIONS)
     return FusionReport(
         backend=backend,
         onnx_nodes=len(model.graph.node),
-        onnx_compute_nodes=sum(op in COMPUTE_OPS for op in op_type.values()),
+        onnx_compute_nodes=sum(node.op_type in COMPUTE_OPS for node in model.graph.node),
         engine_layers=len(layers),
         fusions=dict(fusions.most_common()),
-        qdq_absorbed=qdq_absorbed,
+        qdq_absorbed=sum(node.op_type in QDQ_OPS for node in model.graph.node) - sum(layer.type in QDQ_OPS for layer in layers),
         layers=rows,
         precision_macs=dict(precision_macs.most_common()),
         int8_mac_share=int8 / total if total else 0.0,

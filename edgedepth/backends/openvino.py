@@ -115,7 +115,7 @@ class OpenVINORunner(Runner):
             "threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
             "streams": int(self.compiled.get_property("NUM_STREAMS")),
             "hint": str(self.compiled.get_property("PERFORMANCE_HINT")),
-            "inference_precision": str(self.compiled.get_property("INFERENCE_PRECISION_HINT")),
+            "inference_precision": self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
         }
         shape = self.compiled.input(0).get_partial_shape()
         static = shape.is_static and (shape[2].get_length(), shape[3].get_length())
