@@ -1,0 +1,117 @@
+"""`edgedepth bench`: the JSON schema and the numbers in it, skipped rows, the error maps, bad invocations."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedepth.bench import PLANS, BenchOptions, run_bench
+from edgedepth.cli import main
+from edgedepth.metrics import METRIC_KEYS
+
+LATENCY_KEYS = {"median_ms", "p90_ms", "p99_ms", "fps", "runs"}
+ROW_KEYS = {"backend", "precision", "device", "status", "reason", "artifact", "artifact_mb", "settings",
+            "latency_model", "latency_e2e", "metrics", "deltas", "output_mean_abs_diff", "peak_memory_mb"}
+FAST = ["--warmup", "1", "--runs", "3", "--images", "2", "--calibration-samples", "4", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def bench_run(random_checkpoint, synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = CliRunner().invoke(main, [
+        "bench", "--model", str(random_checkpoint), "--data", str(synthetic_root), "--engines", str(out / "engines"),
+        "--json", str(out / "bench.json"), "--markdown", str(out / "bench.md"), "--error-maps", str(out / "maps"), *FAST,
+    ])
+    assert result.exit_code == 0, result.output
+    return result.output, json.loads((out / "bench.json").read_text()), out
+
+
+def test_json_holds_every_cpu_row_with_latency_and_accuracy(bench_run):
+    _, report, _ = bench_run
+    assert report["schema"] == "edgedepth-bench/1"
+    assert [(r["backend"], r["precision"]) for r in report["rows"]] == PLANS["cpu"]
+    for row in report["rows"]:
+        assert set(row) == ROW_KEYS and row["status"] == "ok", row["reason"]
+        for latency in (row["latency_model"], row["latency_e2e"]):
+            assert set(latency) == LATENCY_KEYS and latency["runs"] == 3
+            assert 0 < latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"]
+            assert latency["fps"] == pytest.approx(1000 / latency["median_ms"])
+        assert row["latency_e2e"]["median_ms"] > 0 and row["artifact_mb"] > 0
+        assert set(row["metrics"]) == set(METRIC_KEYS) == set(row["deltas"])
+    conditions = report["conditions"]
+    assert conditions["input_size"] == [64, 64] and conditions["batch"] == 1 and conditions["threads"] == 1
+    assert {"torch", "onnxruntime", "openvino"} <= set(conditions["versions"])
+
+
+def test_deltas_are_against_the_torch_fp32_row(bench_run):
+    rows = {(r["backend"], r["precision"]): r for r in bench_run[1]["rows"]}
+    reference = rows["torch", "fp32"]
+    assert reference["output_mean_abs_diff"] == 0 and set(reference["deltas"].values()) == {0.0}
+    for key, row in rows.items():
+        for metric in METRIC_KEYS:
+            assert row["deltas"][metric] == pytest.approx(row["metrics"][metric] - reference["metrics"][metric])
+        if key[1] == "fp32":  # the same function in another runtime: differences are rounding only
+            assert row["output_mean_abs_diff"] < 1e-4
+
+
+def test_table_and_markdown_show_the_json_numbers(bench_run):
+    output, report, out = bench_run
+    markdown = (out / "bench.md").read_text()
+    for row in report["rows"]:
+        median = f"{row['latency_model']['median_ms']:.1f}"
+        abs_rel = f"{row['metrics']['abs_rel']:.4f}"
+        assert median in markdown and abs_rel in markdown
+        assert abs_rel in output
+    assert "lraspp_mobilenet_v3_large @ 64x64" in markdown
+
+
+def test_error_maps_show_five_panels_per_int8_row(bench_run):
+    from PIL import Image
+
+    maps = sorted((bench_run[2] / "maps").glob("*.png"))
+    assert len(maps) == 2 * 2  # two INT8 rows × two images
+    assert {p.name.rsplit(".", 2)[1] for p in maps} == {"onnxruntime-int8", "openvino-int8"}
+    assert Image.open(maps[0]).size == (5 * 64, 64)
+
+
+def test_cached_artifacts_are_reused(bench_run, random_checkpoint, synthetic_root):
+    engines = bench_run[2] / "engines"
+    before = {p: p.stat().st_mtime_ns for p in engines.rglob("*") if p.is_file()}
+    options = BenchOptions(backends=("openvino",), warmup=0, runs=1, images=1, calibration_samples=4, engines=engines)
+    report = run_bench(random_checkpoint, synthetic_root, options)
+    assert [r.status for r in report.rows] == ["ok", "ok"]
+    assert {p: p.stat().st_mtime_ns for p in engines.rglob("*") if p.is_file()} == before
+
+
+def test_absent_runtime_gives_skipped_rows_with_the_reason(monkeypatch, random_checkpoint, synthetic_root, tmp_path):
+    from edgedepth.backends import onnxruntime as ort_backend
+    from edgedepth.report import to_markdown
+
+    monkeypatch.setattr(ort_backend, "unavailable_reason", lambda device="cpu": "onnxruntime is not installed")
+    options = BenchOptions(backends=("torch", "onnxruntime"), warmup=0, runs=1, images=1, engines=tmp_path)
+    report = run_bench(random_checkpoint, synthetic_root, options)
+    assert [(r.backend, r.precision, r.status) for r in report.rows] == [
+        ("torch", "fp32", "ok"), ("onnxruntime", "fp32", "skipped"), ("onnxruntime", "int8", "skipped")]
+    assert report.rows[1].reason == "onnxruntime on cpu: onnxruntime is not installed"
+    assert report.rows[1].latency_model is None and report.rows[1].metrics is None
+    assert "skipped: onnxruntime on cpu: onnxruntime is not installed" in to_markdown(report)
+
+
+def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = CliRunner().invoke(main, ["bench", "--device", "cuda", "--model", str(random_checkpoint)])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --device cuda: no CUDA device is visible to PyTorch on this machine; use --device cpu"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "absent.pt"], "checkpoint absent.pt not found"),
+    (["--backends", "tensorrt"], "not benched on cpu"),
+])
+def test_bad_invocations_are_one_line(args, message, random_checkpoint):
+    result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), *args])
+    assert result.exit_code == 1 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
