@@ -45,19 +45,18 @@ def conditions_line(report: Report) -> str:
             f"{c.images} held-out images of {c.data} | {versions}")
 
 
-COLUMNS = ("Backend", "Precision", "Size MB", "Model ms (p50/p90/p99)", "FPS", "E2E ms", "AbsRel", "δ1",
-           "RMSE m", "ΔAbsRel", "Δδ1", "|Δdepth| m", "Mem MB")
+COLUMNS = ("Backend", "Prec", "MB", "p50 ms", "p90", "p99", "FPS", "E2E ms", "AbsRel", "δ1", "ΔAbsRel", "Δδ1",
+           "|Δd| m", "Mem MB")
 
 
 def row_cells(row: Row) -> list[str]:
-    if row.status != "ok":
-        return [row.backend, row.precision, f"{row.status}: {row.reason}"] + [""] * (len(COLUMNS) - 3)
-    m, lat = row.metrics, row.latency_model
-    d = row.deltas
+    if row.status != "ok":  # the reason goes under the table (see `row_notes`): it would stretch a column
+        return [row.backend, row.precision, row.status] + [""] * (len(COLUMNS) - 3)
+    m, lat, d = row.metrics, row.latency_model, row.deltas
     return [
         row.backend, row.precision, _num(row.artifact_mb, ".1f"),
-        f"{lat.median_ms:.1f} / {lat.p90_ms:.1f} / {lat.p99_ms:.1f}", f"{lat.fps:.1f}",
-        f"{row.latency_e2e.median_ms:.1f}", f"{m['abs_rel']:.4f}", f"{m['delta1']:.4f}", f"{m['rmse']:.3f}",
+        f"{lat.median_ms:.1f}", f"{lat.p90_ms:.1f}", f"{lat.p99_ms:.1f}", f"{lat.fps:.1f}",
+        f"{row.latency_e2e.median_ms:.1f}", f"{m['abs_rel']:.4f}", f"{m['delta1']:.4f}",
         _num(d and d["abs_rel"], "+.4f"), _num(d and d["delta1"], "+.4f"),
         _num(row.output_mean_abs_diff, ".4f"), _num(row.peak_memory_mb, ".0f"),
     ]
@@ -68,21 +67,28 @@ def print_table(report: Report, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title="edgedepth bench", caption=conditions_line(report), caption_justify="left")
+    table = Table(title="edgedepth bench (Δ: against torch fp32; |Δd|: mean abs depth difference)",
+                  caption=conditions_line(report), caption_justify="left", pad_edge=False)
     for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("Backend", "Precision") else "right")
+        table.add_column(column, justify="left" if column in ("Backend", "Prec") else "right", no_wrap=True)
     for row in report.rows:
-        cells = row_cells(row)
-        if row.status == "ok":
-            table.add_row(*cells)
-        else:
-            table.add_row(*cells[:2], f"[yellow]{cells[2]}[/yellow]", *cells[3:])
+        table.add_row(*row_cells(row), style=None if row.status == "ok" else "yellow")
     console.print(table)
+    for note in row_notes(report):
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+def row_notes(report: Report) -> list[str]:
+    """Why each skipped or failed row did not run."""
+    return [f"{row.label} {row.status}: {row.reason}" for row in report.rows if row.status != "ok"]
 
 
 def to_markdown(report: Report) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row_cells(row)) + " |" for row in report.rows]
+    def markdown_row(cells) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [markdown_row(COLUMNS), "|" + "---|" * len(COLUMNS), *(markdown_row(row_cells(row)) for row in report.rows), ""]
+    lines += [f"- {note}" for note in row_notes(report)]
     return "\n".join(lines) + f"\n\nConditions: {conditions_line(report)}\n"
 
 

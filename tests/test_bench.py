@@ -95,7 +95,7 @@ def test_absent_runtime_gives_skipped_rows_with_the_reason(monkeypatch, random_c
         ("torch", "fp32", "ok"), ("onnxruntime", "fp32", "skipped"), ("onnxruntime", "int8", "skipped")]
     assert report.rows[1].reason == "onnxruntime on cpu: onnxruntime is not installed"
     assert report.rows[1].latency_model is None and report.rows[1].metrics is None
-    assert "skipped: onnxruntime on cpu: onnxruntime is not installed" in to_markdown(report)
+    assert "onnxruntime int8 skipped: onnxruntime on cpu: onnxruntime is not installed" in to_markdown(report)
 
 
 def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):
