@@ -1,0 +1,92 @@
+"""ONNX Runtime engine: activation statistics collected once (in chunks, cached), then Q/DQ per flavour.
+
+The statistics (per-tensor min/max, entropy or percentile thresholds) do not depend on the flavour or on
+which layers stay float, so they are cached on disk under a key made of the source ONNX hash, the
+calibration manifest hash and the method: emitting another flavour, or each step of the accuracy-budget
+search, reuses them instead of re-running the calibration set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from ..artifacts import atomic_path
+from ..calibration import CalibrationSet
+from .flavours import Flavour
+
+METHODS = ("minmax", "entropy", "percentile")
+#: Histogram calibrators hold every activation of a chunk in RAM (≈1.3 GB per 512² sample for ResNet50):
+#: this many samples per chunk keeps a 128-sample calibration within a few GB.
+CHUNK = 4
+#: Compute layers: the keep-float candidates of the accuracy-budget and speed searches.
+COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+STATS_VERSION = "1"
+
+
+def cache_dir() -> Path:
+    """Where statistics are cached: $EDGEDEPTH_CACHE or ~/.cache/edgedepth, sub-folder calibration-stats."""
+    root = os.environ.get("EDGEDEPTH_CACHE") or Path.home() / ".cache" / "edgedepth"
+    return Path(root) / "calibration-stats"
+
+
+class OrtQuantizer:
+    """Holds the statistics of one (source ONNX, calibration set, method); writes Q/DQ models from them."""
+
+    engine = "ort"
+
+    def __init__(self, source: Path, source_sha256: str, calibration: CalibrationSet, method: str, progress=None):
+        self.source = Path(source)
+        self.method = method
+        key = hashlib.sha256(
+            f"{STATS_VERSION}:{source_sha256}:{calibration.manifest()['sha256']}:{method}".encode()
+        ).hexdigest()[:32]
+        self.stats_path = cache_dir() / f"{key}.json"
+        self.stats_cached = self.stats_path.is_file()
+        if not self.stats_cached:
+            self._collect(calibration, progress)
+
+    def _collect(self, calibration: CalibrationSet, progress) -> None:
+        from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+        with tempfile.TemporaryDirectory(prefix="edgedepth-calib.") as tmp:
+            calibrator = create_calibrator(
+                self.source,
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=_ort_method(self.method),
+            )
+            for start in range(0, len(calibration), CHUNK):
+                calibrator.collect_data(calibration.data_reader(start=start, stop=start + CHUNK))
+                if progress:
+                    progress(min(CHUNK, len(calibration) - start))
+            stats = calibrator.compute_data()
+        with atomic_path(self.stats_path) as tmp_stats:
+            save_tensors_data(stats, tmp_stats)
+
+    def write(self, output: Path, flavour: Flavour, keep_float: Sequence[str] = ()) -> None:
+        """Write the Q/DQ model for `flavour` to `output`, leaving the nodes named in `keep_float` float."""
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+        quantize_static(
+            str(self.source),
+            str(output),
+            calibration_data_reader=None,
+            calibration_cache_path=self.stats_path,
+            calibrate_method=_ort_method(self.method),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8 if flavour.signed_activations else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(keep_float),
+            extra_options={"ActivationSymmetric": flavour.symmetric_activations, "WeightSymmetric": True},
+        )
+
+
+def _ort_method(method: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[method]

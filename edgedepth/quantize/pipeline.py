@@ -1,0 +1,238 @@
+"""quantize_onnx: float ONNX from `edgedepth export` + DIODE data → Q/DQ INT8 ONNX + manifest + sidecar.
+
+Steps: check the source → pick the calibration set (seeded, stratified) → statistics (cached) → Q/DQ in
+the target's flavour → optionally keep float the layers slower in INT8 → optionally keep float the most
+sensitive layers until the accuracy budget holds → measure deltas and latency on held-out scenes through
+OpenVINO → write the model atomically, then its calibration manifest and sidecar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from ..artifacts import atomic_path, ensure_writable_parent, read_sidecar, sha256, write_sidecar
+from ..backends import first_line, model_meta
+from ..calibration import CalibrationSet, load_split
+from ..errors import EdgeDepthError
+from . import budget as budget_search
+from .evaluate import Budget, HeldOut
+from .flavours import FLAVOURS, Flavour
+from .nncf_engine import NncfQuantizer
+from .ort_engine import COMPUTE_OPS, METHODS, OrtQuantizer
+from .speed import slow_int8_layers
+
+PRODUCER = "edgedepth-quantize"
+SOURCE_PRODUCER = "edgedepth-export"
+ENGINES = {"ort": OrtQuantizer, "nncf": NncfQuantizer}
+
+
+def quantize_onnx(
+    onnx_path: str | os.PathLike,
+    data: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    target: str = "openvino",
+    samples: int = 128,
+    method: str = "minmax",
+    engine: str = "ort",
+    keep_float: Sequence[str] = (),
+    accuracy_budget: Budget | None = None,
+    keep_float_slow: bool = False,
+    seed: int = 0,
+    manifest: str | os.PathLike | None = None,
+) -> Path:
+    """Write `output` (Q/DQ INT8 ONNX), its calibration manifest (default `<output stem>.calibration.json`)
+    and its sidecar `<output>.json`; returns `output`."""
+    _check_choice("--target", target, FLAVOURS)
+    _check_choice("--method", method, METHODS)
+    _check_choice("--engine", engine, ENGINES)
+    source, output = Path(onnx_path), ensure_writable_parent(output)
+    meta, graph = load_source(source)
+    if source.resolve() == output.resolve():
+        raise EdgeDepthError(f"-o {output} would overwrite the float model; choose another output path")
+    keep = resolve_patterns(keep_float, [node.name for node in graph.node])
+    size = tuple(meta["input_size"])
+    pool, held_out_samples = load_split(data)
+    calibration = CalibrationSet.pick(pool, samples, size, seed, root=Path(data))
+    held_out = HeldOut(held_out_samples, size, meta["depth"]) if held_out_samples else None
+    held_out = held_out if held_out and held_out.count else None
+    if accuracy_budget is not None and held_out is None:
+        raise EdgeDepthError(f"--accuracy-budget needs held-out scenes with valid depth, but {data} has too few scenes")
+    flavour = FLAVOURS[target]
+    manifest_path = Path(manifest) if manifest else output.with_name(output.name.removesuffix(".onnx") + ".calibration.json")
+
+    source_sha256 = sha256(source)
+    with _progress(f"quantize: calibrating on {len(calibration)} samples", len(calibration)) as advance, _quiet():
+        quantizer = ENGINES[engine](source, source_sha256, calibration, method, progress=advance)
+    with tempfile.TemporaryDirectory(prefix=".quantize.", dir=output.parent) as work:
+        session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0))
+        record = session.run(keep, keep_float_slow, accuracy_budget)
+        with atomic_path(output) as tmp:
+            shutil.copyfile(session.write(record["keep_float"]["all"]), tmp)
+    calibration.write_manifest(manifest_path)
+    write_sidecar(output, {
+        "producer": PRODUCER,
+        **model_meta(meta),
+        "precision": "int8",
+        "target": target,
+        "flavour": flavour.describe(),
+        "engine": engine,
+        "method": method,
+        "samples": len(calibration),
+        "samples_requested": samples,
+        "seed": seed,
+        "source_onnx": str(source),
+        "source_onnx_sha256": source_sha256,
+        "opset": meta.get("opset"),
+        "dynamic": meta.get("dynamic", "none"),
+        "calibration": {"manifest": str(manifest_path), **calibration.manifest()},
+        "statistics": {"cached": engine == "ort", "reused": quantizer.stats_cached,
+                       "path": str(getattr(quantizer, "stats_path", "")) or None},
+        **record,
+    })
+    return output
+
+
+class _Session:
+    """One quantization run: writes candidate models into `work`, measures them, records what was decided."""
+
+    def __init__(self, quantizer, flavour: Flavour, source: Path, work: Path, held_out: HeldOut | None, probe_batch):
+        self.quantizer, self.flavour, self.source, self.work = quantizer, flavour, source, work
+        self.held_out, self.probe_batch = held_out, probe_batch  # probe_batch: one input for per-layer timing
+        self.written = 0
+
+    def write(self, keep_float: Sequence[str]) -> Path:
+        self.written += 1
+        path = self.work / f"candidate{self.written}.onnx"
+        with _quiet():
+            self.quantizer.write(path, self.flavour, keep_float)
+        return path
+
+    def run(self, keep: list[str], keep_float_slow: bool, accuracy_budget: Budget | None) -> dict[str, Any]:
+        record: dict[str, Any] = {"keep_float": {"requested": list(keep), "slow_in_int8": [], "budget": []}}
+        full_int8 = self.write(keep)
+        if keep_float_slow:
+            layers = self._compute_layers()
+            slow = slow_int8_layers(self.source, full_int8, layers, self.probe_batch)
+            record["speed_profile"] = {"runtime": "openvino", "layers_profiled": len(layers), "slow_in_int8": slow}
+            record["keep_float"]["slow_in_int8"] = [row["layer"] for row in slow]
+            keep = keep + [row["layer"] for row in slow if row["layer"] not in keep]
+            full_int8 = self.write(keep)
+        if self.held_out is None:
+            record["keep_float"]["all"] = keep
+            record["evaluation"] = None
+            record["evaluation_skipped"] = "the data folder has too few scenes to hold any out"
+            return record
+        reference, float_ms = self.held_out.predict(self.source, time_it=True)
+        predictions, int8_ms = self.held_out.predict(full_int8, time_it=True)
+        latency = {"float": float_ms, "int8_before_budget": int8_ms, "int8": int8_ms}
+        current = self.held_out.deltas(reference, predictions)
+        if accuracy_budget is not None:
+            result = self._search(full_int8, keep, accuracy_budget, reference, current)
+            record["keep_float"]["budget"] = result.kept
+            record["budget"] = {"delta1_drop": accuracy_budget.delta1_drop,
+                                "abs_rel_increase": accuracy_budget.abs_rel_increase, "trials": result.trials}
+            keep = keep + result.kept
+            if result.kept:
+                predictions, latency["int8"] = self.held_out.predict(self.write(keep), time_it=True)
+                current = self.held_out.deltas(reference, predictions)
+        record["keep_float"]["all"] = keep
+        record["evaluation"] = {
+            "runtime": "openvino (CPU, f32 inference precision)",
+            "held_out_samples": self.held_out.count,
+            "float": self.held_out.score(reference),
+            "int8": self.held_out.score(predictions),
+            "deltas": current,
+            "meets_default_budget": Budget().holds(current),
+            "latency_ms": latency,
+            "latency_note": "median of 20 batch-1 runs after warm-up on a shared CPU: indicative, noisy",
+        }
+        return record
+
+    def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict):
+        candidates = [name for name in budget_search.quantized_layers(full_int8) if name not in keep]
+        ranking = budget_search.rank_by_sensitivity(self.source, full_int8, candidates, self.held_out.batches)
+        with _progress("quantize: accuracy-budget search", None) as advance:
+            def try_keeping(extra: list[str]) -> dict[str, float]:
+                advance(1)
+                return self.held_out.deltas(reference, self.held_out.predict(self.write(keep + extra))[0])
+
+            return budget_search.search(ranking, accuracy_budget, try_keeping, current)
+
+    def _compute_layers(self) -> list[str]:
+        import onnx
+
+        graph = onnx.load(self.source, load_external_data=False).graph
+        return [node.name for node in graph.node if node.op_type in COMPUTE_OPS]
+
+
+def load_source(path: Path):
+    """The float ONNX's sidecar and graph, refusing anything `edgedepth export` did not make."""
+    import onnx
+
+    if not path.is_file():
+        raise EdgeDepthError(f"ONNX model {path} not found; export one with `edgedepth export CKPT -o {path.name}`")
+    try:
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, OSError... for a damaged file
+        raise EdgeDepthError(f"{path} is not a valid ONNX model ({first_line(exc)}); re-export it with `edgedepth export`")
+    meta = read_sidecar(path, required=False)
+    if meta.get("producer") != SOURCE_PRODUCER or "input_size" not in meta:
+        raise EdgeDepthError(
+            f"{path} is not from edgedepth export (no {path.name}.json sidecar naming it); "
+            "export the checkpoint with `edgedepth export CKPT -o model.onnx` and quantize that"
+        )
+    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node):
+        raise EdgeDepthError(f"{path} is already quantized; quantize the float ONNX from `edgedepth export`")
+    return meta, model.graph
+
+
+def resolve_patterns(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Node names matching any glob pattern (e.g. '/net/classifier/*'); a pattern matching nothing is an error."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        matches = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+        if not matches:
+            raise EdgeDepthError(f"--keep-float {pattern!r} matches no node of the model; node names look like {names[0]!r}")
+        chosen += [name for name in matches if name not in chosen]
+    return chosen
+
+
+def _check_choice(option: str, value: str, choices) -> None:
+    if value not in choices:
+        raise EdgeDepthError(f"{option} {value!r} is not one of: {', '.join(choices)}")
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields advance(n)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the calibrators' prints and ONNX Runtime's advisory log lines (they are not ours to show)."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
