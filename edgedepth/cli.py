@@ -20,6 +20,45 @@ def main() -> None:
     """
 
 
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX file to write (default: the checkpoint's name with .onnx); <output>.json records how.")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset, 13..20.")
+@click.option("--size", help="Input size HxW, multiples of the arch's stride (default: the checkpoint's).")
+@click.option("--dynamic", default="none", show_default=True, metavar="none|batch|hw|both",
+              help="Axes left symbolic. Static suits edge engines best; batch/hw for variable inputs.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="DIODE-layout folder whose first images feed the parity check (default: seeded noise).")
+@click.option("--atol", type=click.FloatRange(min=0), help="Parity tolerance in metres (default: 1e-4 of the depth range).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sidecar JSON (parity, node counts) to stdout.")
+def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json):
+    """Export a checkpoint to a verified ONNX: BatchNorm folded, constants folded, parity-checked.
+
+    Input `rgb` (N×3×H×W, preprocessed), output `depth` (N×1×H×W, metres). The ONNX runs in ONNX Runtime
+    against the PyTorch model on the same images; above the tolerance the export fails and writes nothing.
+    """
+    import json
+
+    from .artifacts import read_sidecar
+    from .data.transforms import parse_size
+    from .export import export_onnx
+
+    output = export_onnx(checkpoint, output or checkpoint.with_suffix(".onnx"), opset=opset, dynamic=dynamic,
+                         size=parse_size(size) if size else None, data=data, atol=atol)
+    info = read_sidecar(output)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    parity, counts = info["parity"], info["node_counts"]
+    h, w = info["input_size"]
+    click.echo(f"wrote {output} ({info['arch']} {h}x{w}, opset {opset}, dynamic {dynamic}): "
+               f"{info['batchnorm_folded']} BatchNorm folded, "
+               f"{sum(counts['exported'].values())} → {sum(counts['cleaned'].values())} nodes")
+    click.echo(f"parity vs PyTorch on {parity['images']} images: max abs {parity['max_abs_err']:.2g} m, "
+               f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g} m)")
+
+
 @main.command()
 @click.argument("onnx", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), required=True,
