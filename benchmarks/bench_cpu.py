@@ -134,14 +134,14 @@ def speedup(report: Report, slow: tuple[str, str], fast: tuple[str, str]) -> flo
 
 
 def within_budget(report: Report, backend: str) -> bool | None:
-    """The project's default INT8 accuracy budget (quantize's Budget), against the torch FP32 row."""
-    from edgedepth.quantize.evaluate import Budget
+    """The verdict quantize recorded against the project's default accuracy budget for this row's INT8 ONNX."""
+    from edgedepth.artifacts import read_sidecar
 
-    row, reference = row_of(report, backend, "int8"), row_of(report, "torch", "fp32")
-    if not row or not reference:
+    row = row_of(report, backend, "int8")
+    if not row:
         return None
-    return Budget().holds({"delta1_drop": -row.deltas["delta1"],
-                           "abs_rel_increase": row.deltas["abs_rel"] / max(reference.metrics["abs_rel"], 1e-12)})
+    source = read_sidecar(row.artifact).get("source_onnx")
+    return read_sidecar(source, required=False).get("evaluation", {}).get("meets_default_budget") if source else None
 
 
 def target_lines(arch: str, report: Report, crosscheck: dict) -> list[str]:
