@@ -74,6 +74,8 @@ def export_onnx(
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise EdgeDepthError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET} (default 17)")
 
+    import onnx
+
     with atomic_path(output) as tmp, _steps(5) as step:
         step("loading checkpoint")
         model, meta = load_checkpoint(checkpoint)
@@ -91,13 +93,11 @@ def export_onnx(
         cleaned = clean(exported)
 
         step("parity check in ONNX Runtime")
-        import onnx
-
         onnx.save(cleaned, tmp)
         inputs = parity_inputs(data, parity_sizes(meta["arch"], size, dynamic))
         parity = check_parity(model, tmp, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
                               atol=tolerance, min_depth=depth_range["min_depth"])
-        parity["inputs"] = f"{data}" if data is not None else f"uniform noise images (seed {PARITY_SEED})"
+        parity["inputs"] = str(data) if data is not None else f"uniform noise images (seed {PARITY_SEED})"
 
     write_sidecar(output, {
         "producer": PRODUCER,
