@@ -116,6 +116,11 @@ class OnnxRuntimeRunner(Runner):
         self.name, self.device, self.precision = NAME, device, precision_of(onnx_path)
         self.input_size = input_size_of(sidecar) or _static_size(self.session)
         self.input_name = self.session.get_inputs()[0].name
+        self.settings = {
+            "provider": DEVICES[device],
+            "intra_op_threads": options.intra_op_num_threads or "default (physical cores)",
+            "timing": "host clock around session.run" + (", host↔device copies included" if device == "cuda" else ""),
+        }
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]

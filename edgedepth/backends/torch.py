@@ -56,6 +56,12 @@ class TorchRunner(Runner):
         self.input_size = tuple(meta["input_size"])
         self.memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format)
+        self.settings = {
+            "intra_op_threads": torch.get_num_threads(),
+            "memory_format": "channels_last" if device == "cuda" else "contiguous",
+            "autocast": "fp16" if precision == "fp16" else "off",
+            "timing": "CUDA events around the forward pass" if device == "cuda" else "host clock",
+        }
 
     def _forward(self, batch):
         import torch
