@@ -221,17 +221,17 @@ class ArtifactCache:
             quantize_onnx(float_onnx, self.data, int8_onnx, target=target, samples=self.options.calibration_samples)
         return int8_onnx
 
-    def artifact(self, backend, precision: str) -> Path:
+    def artifact(self, backend, precision: str, device: str) -> Path:
         """The built artifact for a row (for torch: the checkpoint itself)."""
         if backend.NAME == "torch":
             return self.checkpoint
         source = self.onnx(precision, backend.NAME)
-        suffix = f"-{self.calibration_key}" if precision == "int8" else ""
+        suffix = (f"-{self.calibration_key}" if precision == "int8" else "") + (f"-{device}" if device != "cpu" else "")
         out_dir = self.folder / f"{backend.NAME}-{precision}{suffix}"
         cached = [p for p in out_dir.glob("*") if _finished(p)] if out_dir.is_dir() else []
         if cached:
             return cached[0]
-        build_options = {"precision": precision, **self.options.backend_options.get(backend.NAME, {})}
+        build_options = {"precision": precision, "device": device, **self.options.backend_options.get(backend.NAME, {})}
         return backend.build(source, out_dir, build_options)
 
 
@@ -239,7 +239,7 @@ def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: d
     from .data.transforms import preprocess
 
     backend = usable_backend(row.backend, row.device)
-    artifact = cache.artifact(backend, row.precision)
+    artifact = cache.artifact(backend, row.precision, row.device)
     row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
     size = tuple(meta["input_size"])
     depth = meta["depth"]

@@ -51,10 +51,16 @@ def precision_of(onnx_path: str | os.PathLike) -> str:
 
 
 def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
-    """Optimise the graph with ONNX Runtime and save `<out_dir>/model.onnx` + sidecar with the fusion report."""
+    """Optimise the graph with ONNX Runtime and save `<out_dir>/model.onnx` + sidecar with the fusion report.
+
+    options["device"] ("cpu" or "cuda") picks the execution provider whose fusions are applied."""
     import onnxruntime as ort
 
     onnx_path = _existing(onnx_path)
+    device = (options or {}).get("device", "cpu")
+    reason = unavailable_reason(device)
+    if reason:
+        raise RuntimeMissing(f"cannot build for ONNX Runtime on {device}: {reason}")
     out = Path(out_dir) / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -62,7 +68,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
     session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     session_options.optimized_model_filepath = str(tmp)
     try:
-        _session(onnx_path, session_options, "cpu")
+        _session(onnx_path, session_options, device)
         report = fusion_report(onnx_path, engine_layers(tmp), NAME)
         os.replace(tmp, out)
     finally:
@@ -71,6 +77,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
     write_sidecar(out, {
         **model_meta(source),
         "backend": NAME,
+        "device": device,
         "precision": precision_of(onnx_path),
         "dynamic": source.get("dynamic", "none"),
         "source_onnx": str(onnx_path),

@@ -56,7 +56,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
         except Exception as exc:
             raise EdgeDepthError(f"OpenVINO cannot convert {onnx_path} ({first_line(exc)}); re-export it")
         ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
-        compiled = _compile(staging / "model.xml", {**DEFAULT_OPTIONS, **(options or {})})
+        compiled = _compile(staging / "model.xml", compile_settings(options or {}))
         report = fusion_report(onnx_path, runtime_layers(compiled), NAME)
         xml.with_suffix(".xml.json").unlink(missing_ok=True)  # an old sidecar must not vouch for the new IR
         os.replace(staging / "model.bin", xml.with_suffix(".bin"))
@@ -72,7 +72,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
         "source_onnx": str(onnx_path),
         "source_onnx_sha256": sha256(onnx_path),
         "compress_to_fp16": False,
-        "compile_options": {**DEFAULT_OPTIONS, **(options or {})},
+        "compile_options": compile_settings(options or {}),
         "fusion": report.__dict__,
     })
     return xml
@@ -100,8 +100,12 @@ def load(artifact: str | os.PathLike, device: str = "cpu", **options) -> "OpenVI
         xml = xml / "model.xml"
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
         raise EdgeDepthError(f"OpenVINO IR {xml} (with its .bin) not found; build it with `edgedepth build --backend openvino`")
-    settings = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS and v is not None}}
-    return OpenVINORunner(xml, settings)
+    return OpenVINORunner(xml, compile_settings(options))
+
+
+def compile_settings(options: dict) -> dict:
+    """DEFAULT_OPTIONS overridden by whichever of its keys `options` sets (other keys belong to other backends)."""
+    return {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS and v is not None}}
 
 
 class OpenVINORunner(Runner):
