@@ -151,3 +151,29 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
     if error_maps:
         for path in write_error_maps(report, error_maps):
             click.echo(f"error map: {path}")
+
+
+@main.command("capi-build")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("build/capi"),
+              show_default=True, help="CMake build folder (rebuilt incrementally).")
+@click.option("--build-type", type=click.Choice(["Release", "Debug", "RelWithDebInfo"]), default="Release",
+              show_default=True, help="CMake build type.")
+@click.option("--json", "as_json", is_flag=True, help="Print the built paths as JSON.")
+def capi_build(output, build_type, as_json):
+    """Build the C runtime: libedgedepth.so (include capi/include/edgedepth.h), edgedepth_cli and ed_selftest.
+
+    Runs `cmake -S capi -B OUTPUT && cmake --build OUTPUT` with OpenVINO found through this Python's
+    openvino package. Then: `OUTPUT/edgedepth_cli engines/<model>-openvino image.ppm depth.pfm`.
+    """
+    import json
+
+    from rich.console import Console
+
+    from .capi import build as build_capi
+
+    with Console(stderr=True).status(f"building the C runtime into {output}"):
+        built = build_capi(output, build_type)
+    if as_json:
+        click.echo(json.dumps(built.as_dict(), indent=2))
+    else:
+        click.echo(f"built {built.library} (header {built.header}) and {built.example}")

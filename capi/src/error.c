@@ -15,22 +15,35 @@ ed_status ed_fail(ed_status status, const char *format, ...)
     return status;
 }
 
-/* OpenVINO messages span lines ("Exception from src/...:\n[ ... ] reason"); one line reads better in logs. */
-static void fold_lines(char *text)
+/* OpenVINO messages read "Exception from src/x.cpp:84: Exception from src/y.cpp:148: reason\n...": keep the
+ * reason, on one line, which is what a caller can act on. */
+static void tidy(char *text)
 {
+    static const char prefix[] = "Exception from ";
+    char *at;
+    while ((at = strstr(text, prefix)) != NULL) {
+        char *end = strchr(at, ':'); /* file:line: */
+        if (!end)
+            break;
+        end += strspn(end, ":0123456789");
+        end += strspn(end, " \r\n");
+        memmove(at, end, strlen(end) + 1);
+    }
     for (char *c = text; *c; ++c) {
         if (*c == '\n' || *c == '\r')
             *c = ' ';
     }
+    for (size_t n = strlen(text); n > 0 && text[n - 1] == ' '; --n)
+        text[n - 1] = '\0';
 }
 
 ed_status ed_fail_ov(ed_status status, ov_status_e ov_status, const char *what)
 {
-    const char *detail = ov_get_last_err_msg(); /* a copy owned by us; may be NULL */
-    ed_fail(status, "%s: %s%s%s", what, ov_get_error_info(ov_status), detail ? ": " : "", detail ? detail : "");
+    const char *detail = ov_get_last_err_msg(); /* a copy we must free; may be NULL */
+    ed_fail(status, "%s: %s", what, detail && detail[0] ? detail : ov_get_error_info(ov_status));
     if (detail)
         ov_free(detail);
-    fold_lines(last_error);
+    tidy(last_error);
     return status;
 }
 

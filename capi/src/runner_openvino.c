@@ -198,8 +198,8 @@ static ed_status add_preprocessing(ov_model_t *model, int height, int width, ov_
     return st == OK ? ED_OK : ed_fail_ov(ED_ERR_MODEL, st, "adding the pre-processing to the model");
 }
 
-/* Compile for the device with FP32 float math (the CPU plugin may otherwise choose bf16) and create the
- * runner's one inference request. */
+/* Compile for the device as edgedepth's Python OpenVINO backend does: latency hint, FP32 float math (the CPU
+ * plugin may otherwise choose bf16); then create the runner's one inference request. */
 static ed_status compile(ed_runner *r, const ov_model_t *model, const ed_options *options)
 {
     const char *device = options && options->device ? options->device : "CPU";
@@ -207,10 +207,12 @@ static ed_status compile(ed_runner *r, const ov_model_t *model, const ed_options
     char threads_text[16];
     snprintf(threads_text, sizeof threads_text, "%d", threads);
     ov_status_e st = threads > 0
-                         ? ov_core_compile_model(r->core, model, device, 4, &r->compiled,
+                         ? ov_core_compile_model(r->core, model, device, 6, &r->compiled,
+                                                 ov_property_key_hint_performance_mode, "LATENCY",
                                                  ov_property_key_hint_inference_precision, "f32",
                                                  ov_property_key_inference_num_threads, threads_text)
-                         : ov_core_compile_model(r->core, model, device, 2, &r->compiled,
+                         : ov_core_compile_model(r->core, model, device, 4, &r->compiled,
+                                                 ov_property_key_hint_performance_mode, "LATENCY",
                                                  ov_property_key_hint_inference_precision, "f32");
     if (st != OK) {
         char what[128];
@@ -266,7 +268,7 @@ ed_status ed_create(const char *artifact_path, const ed_options *options, ed_run
     if (st != OK)
         status = ed_fail_ov(ED_ERR_RUNTIME, st, "starting OpenVINO");
     if (status == ED_OK && (st = ov_core_read_model(r->core, xml, bin, &model)) != OK)
-        status = ed_fail_ov(ED_ERR_MODEL, st, "reading the OpenVINO IR");
+        status = ed_fail_ov(ED_ERR_MODEL, st, "not a readable OpenVINO IR (" ED_BUILD_HINT ")");
     if (status == ED_OK)
         status = check_model(model, xml, &r->input_height, &r->input_width);
     if (status == ED_OK)

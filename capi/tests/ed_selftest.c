@@ -50,8 +50,9 @@ static void check_create_errors(const char *model, const char *scratch)
     check_fails(ed_create(scratch, NULL, &r), ED_ERR_IO, "ed_create(folder without model.xml)");
     write_file(scratch, "notes.txt", "not a model\n", path, sizeof path);
     check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.txt file)");
-    write_file(scratch, "garbage.xml", "<net><layers><oops", path, sizeof path);
+    write_file(scratch, "weightless.xml", "<net></net>", path, sizeof path);
     check_fails(ed_create(path, NULL, &r), ED_ERR_IO, "ed_create(.xml without .bin)");
+    write_file(scratch, "garbage.xml", "<net><layers><oops", path, sizeof path);
     write_file(scratch, "garbage.bin", "0123456789", bin, sizeof bin);
     check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.xml that is not an IR)");
     ed_options negative = {NULL, -1}, unknown = {"NO_SUCH_DEVICE", 0};
@@ -158,10 +159,9 @@ static void check_two_threads(const char *model)
 {
     enum { W1 = 96, H1 = 72, W2 = 50, H2 = 40, REPEATS = 4 };
     ed_runner *a = NULL, *b = NULL;
-    ed_options two = {"CPU", 1};
     unsigned char *rgb1 = test_image(W1, H1, W1 * 3, 3), *rgb2 = test_image(W2, H2, W2 * 3, 4);
     float *alone1 = malloc(sizeof(float) * W1 * H1), *alone2 = malloc(sizeof(float) * W2 * H2);
-    int ok = ed_create(model, &two, &a) == ED_OK && ed_create(model, &two, &b) == ED_OK &&
+    int ok = ed_create(model, NULL, &a) == ED_OK && ed_create(model, NULL, &b) == ED_OK &&
              ed_infer_rgb8(a, rgb1, W1, H1, W1 * 3, alone1, W1, H1) == ED_OK &&
              ed_infer_rgb8(b, rgb2, W2, H2, W2 * 3, alone2, W2, H2) == ED_OK;
     check(ok, "two runners, one at a time");

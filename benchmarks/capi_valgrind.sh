@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Memcheck of the edgedepth C runtime: the example on one image, then the C self-test (every error path and
+# two runners on two threads). Fails on any leak (definite, indirect or possible) and any invalid access or
+# use of uninitialised memory, except the OpenVINO/glibc cases listed and explained in capi_valgrind.supp.
+#
+# usage: benchmarks/capi_valgrind.sh MODEL IMAGE.ppm [BUILD_DIR]
+#   MODEL      an OpenVINO IR .xml or its folder (edgedepth build --backend openvino)
+#   IMAGE.ppm  a binary PPM (P6) image
+#   BUILD_DIR  where `edgedepth capi-build` builds the library (default build/capi)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [ $# -lt 2 ]; then
+    sed -n '6,9p' "$0" >&2
+    exit 2
+fi
+model=$1 image=$2 build=${3:-build/capi}
+command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind" >&2; exit 2; }
+edgedepth capi-build -o "$build" >/dev/null
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+memcheck() {
+    valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
+        --suppressions="$here/capi_valgrind.supp" "$@"
+}
+memcheck "$build/edgedepth_cli" "$model" "$image" "$scratch/depth.pfm"
+memcheck "$build/ed_selftest" "$model" "$scratch" >"$scratch/selftest.log" || { cat "$scratch/selftest.log"; exit 1; }
+echo "memcheck: no leaks, no invalid accesses (example and self-test)"

@@ -1,0 +1,178 @@
+"""The C runtime (capi/): built with CMake through `edgedepth capi-build`, checked from C by its self-test and
+against the Python OpenVINO runner on the same images."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
+
+from edgedepth import __version__
+from edgedepth.backends import openvino as openvino_backend
+from edgedepth.capi import SOURCE_DIR
+from edgedepth.cli import main
+from edgedepth.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, preprocess, resize_bilinear
+
+pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("cc") is None,
+                                reason="the C runtime needs cmake and a C compiler (apt-get install cmake gcc)")
+
+#: C vs Python on the same IR, as a fraction of the largest |depth|. Both run the same OpenVINO CPU kernels
+#: with FP32 float math; they differ only in float rounding around the network: (x − 255·mean)/(255·std)
+#: against (x/255 − mean)/std, OpenVINO's Interpolate against torch's bilinear resize, and the C resize of
+#: the depth map against torch's. Measured ≤ 1e-6 on the float, INT8 and probe IRs here (printed with -s).
+#: Preprocessing faults, measured on the same image in Python: BGR order 2.4e-2 (float model) / 0.68
+#: (probe), antialiased resize 1.9e-3 / 0.14, align_corners 1.4e-3 / 0.11, std left out 1.9e-2 / 0.77.
+#: 1e-4 sits between the two with an order of magnitude or more each side. (An INT8 IR could in principle
+#: differ by one quantisation step where rounding moves an activation across a step; not seen here.)
+RTOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def capi(tmp_path_factory):
+    """The library, example and self-test, built once through the CLI."""
+    result = CliRunner().invoke(main, ["capi-build", "-o", str(tmp_path_factory.mktemp("capi")), "--json"])
+    assert result.exit_code == 0, result.output
+    return {name: Path(path) for name, path in json.loads(result.output).items()}
+
+
+@pytest.fixture(scope="module")
+def probe_onnx(tmp_path_factory):
+    """A 1×1 conv whose 'depth' is a fixed mix of the three normalised channels: any preprocessing fault
+    (channel order, mean/std, resize) shows in its output undiluted, unlike in an untrained network's."""
+    conv = torch.nn.Conv2d(3, 1, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -2.0, 3.0]).view(1, 3, 1, 1))
+        conv.bias.fill_(10.0)
+    path = tmp_path_factory.mktemp("probe") / "probe.onnx"
+    torch.onnx.export(conv, torch.zeros(1, 3, 64, 64), path, input_names=["rgb"], output_names=["depth"],
+                      opset_version=17, dynamo=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def irs(float_onnx, int8_onnx, probe_onnx, tmp_path_factory):  # noqa: F811
+    """OpenVINO IR folders made by the OpenVINO backend's build, as `edgedepth build` makes them."""
+    root = tmp_path_factory.mktemp("irs")
+    sources = {"float": float_onnx, "int8": int8_onnx, "probe": probe_onnx}
+    return {name: openvino_backend.build(onnx, root / name).parent for name, onnx in sources.items()}
+
+
+def test_c_preprocessing_constants_equal_the_python_definition():
+    header = (SOURCE_DIR / "src" / "preprocessing.h").read_text()
+
+    def floats(name):
+        return [float(v) for v in re.search(rf"#define {name} \{{(.*?)\}}", header).group(1).replace("f", "").split(",")]
+
+    assert floats("ED_IMAGENET_MEAN") == pytest.approx(PREPROCESSING["mean"], abs=0) == list(IMAGENET_MEAN)
+    assert floats("ED_IMAGENET_STD") == pytest.approx(PREPROCESSING["std"], abs=0) == list(IMAGENET_STD)
+    scale = float(re.search(r"#define ED_PIXEL_SCALE ([0-9.]+)f", header).group(1))
+    assert 1.0 / scale == pytest.approx(PREPROCESSING["scale"], rel=1e-12)
+    assert (PREPROCESSING["color"], PREPROCESSING["input_dtype"], PREPROCESSING["layout"]) == ("RGB", "uint8", "NCHW")
+    assert PREPROCESSING["resize"] == "bilinear, half-pixel centres, no antialias"  # what RESIZE_LINEAR does
+
+
+def test_library_exports_exactly_the_header_api(capi):
+    header = capi["header"].read_text()
+    declared = set(re.findall(r"^ED_API [^(]*?\b(ed_\w+)\(", header, flags=re.M))
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(capi["library"])], capture_output=True, text=True,
+                             check=True).stdout
+    exported = {line.split()[-1] for line in symbols.splitlines() if line.split()[1] == "T"}
+    assert declared == exported == {"ed_create", "ed_input_size", "ed_infer_rgb8", "ed_last_error", "ed_destroy",
+                                    "ed_version"}
+    assert json.loads(Path(str(capi["library"]) + ".json").read_text())["openvino_dir"].endswith("cmake")
+
+
+@pytest.mark.parametrize("model", ["float", "int8"])
+def test_c_selftest_error_paths_and_threads(capi, irs, model, tmp_path):
+    """Every bad call fails with its status and a message, strides, per-thread errors, two threads: from C."""
+    done = subprocess.run([str(capi["selftest"]), str(irs[model]), str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("ok - ") >= 30 and done.stdout.rstrip().endswith("0 failed")
+
+
+def write_ppm(path: Path, rgb: np.ndarray) -> Path:
+    h, w, _ = rgb.shape
+    path.write_bytes(b"P6\n# edgedepth test image\n%d %d\n255\n" % (w, h) + rgb.tobytes())
+    return path
+
+
+def read_pfm(path: Path) -> np.ndarray:
+    with open(path, "rb") as fh:
+        assert fh.readline().strip() == b"Pf"
+        w, h = (int(v) for v in fh.readline().split())
+        scale = float(fh.readline())
+        data = np.fromfile(fh, dtype="<f4" if scale < 0 else ">f4", count=w * h)
+    return np.flipud(data.reshape(h, w))  # PFM rows run bottom to top
+
+
+def scene(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth, textured RGB image: gradients, a bright box and noise, so resizes and channels all matter."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([255 * x / w, 255 * y / h, 128 + 100 * np.sin(x / 5.0 + y / 7.0)], axis=-1)
+    image[h // 4: h // 2, w // 3: w // 2] = (250, 30, 200)
+    return np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+
+
+def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """The Python OpenVINO runner's depth for the image, brought to `out_hw` the way the Python side resizes."""
+    with openvino_backend.load(ir) as runner:
+        depth = runner.infer(preprocess(rgb, runner.input_size))
+    return resize_bilinear(torch.from_numpy(depth), out_hw)[0, 0].numpy()
+
+
+@pytest.mark.parametrize("model", ["float", "int8", "probe"])
+@pytest.mark.parametrize("image_hw, out_hw", [((80, 96), None), ((53, 41), (30, 70))])
+def test_example_matches_the_python_runner(capi, irs, model, image_hw, out_hw, tmp_path):
+    rgb = scene(*image_hw, seed=sum(image_hw))
+    ppm = write_ppm(tmp_path / "image.ppm", rgb)
+    size_args = ["-s", f"{out_hw[1]}x{out_hw[0]}"] if out_hw else []
+    done = subprocess.run([str(capi["example"]), *size_args, "-n", "2", str(irs[model]), str(ppm),
+                           str(tmp_path / "depth.pfm")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    c_depth = read_pfm(tmp_path / "depth.pfm")
+    expected = python_depth(irs[model], rgb, out_hw or image_hw)
+    assert c_depth.shape == expected.shape == tuple(report["output_hw"])
+    error = np.abs(c_depth - expected).max() / np.abs(expected).max()
+    print(f"{model} {image_hw}->{c_depth.shape}: max |C - Python| = {error:.2g} of max |depth|")
+    assert error <= RTOL
+    assert report["image_hw"] == list(image_hw) and report["edgedepth"] == __version__
+    assert report["depth_m"]["min"] == pytest.approx(c_depth.min(), rel=1e-5)
+    assert report["depth_m"]["max"] == pytest.approx(c_depth.max(), rel=1e-5)
+    assert report["latency_ms"]["runs"] == 2 and report["latency_ms"]["median"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["MODEL", "missing.ppm"], "cannot open"),
+    (["MODEL", "notes.ppm"], "not a complete binary PPM"),
+    (["nowhere.xml", "image.ppm"], "No such file"),
+])
+def test_example_fails_cleanly(capi, irs, args, message, tmp_path):
+    write_ppm(tmp_path / "image.ppm", scene(8, 8, seed=0))
+    (tmp_path / "notes.ppm").write_text("P3\n2 2\n255\n")
+    args = [str(irs["float"]) if a == "MODEL" else str(tmp_path / a) for a in args]
+    done = subprocess.run([str(capi["example"]), *args, str(tmp_path / "out.pfm")], capture_output=True, text=True)
+    assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.pfm").exists()
+
+
+@pytest.mark.parametrize("model", ["probe", pytest.param("float", marks=pytest.mark.slow)])
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install valgrind)")
+def test_memcheck_finds_no_leaks_or_invalid_accesses(capi, irs, model, tmp_path):
+    """benchmarks/capi_valgrind.sh: the example and the self-test under memcheck (≈15 s on the probe model,
+    ≈70 s on the float LR-ASPP, 2 cores)."""
+    ppm = write_ppm(tmp_path / "image.ppm", scene(40, 56, seed=2))
+    script = SOURCE_DIR.parent / "benchmarks" / "capi_valgrind.sh"
+    done = subprocess.run([str(script), str(irs[model]), str(ppm), str(capi["build_dir"])], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    assert "no leaks, no invalid accesses" in done.stdout
