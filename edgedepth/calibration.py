@@ -26,6 +26,10 @@ from .errors import EdgeDepthError
 MANIFEST_FORMAT = "edgedepth-calibration/1"
 
 
+class CalibrationWarning(UserWarning):
+    """The calibration goes on, but not as asked (e.g. fewer samples exist than requested)."""
+
+
 def stratified_order(samples: Sequence[diode.Sample], seed: int) -> list[diode.Sample]:
     """All samples in a seeded order that alternates domains and, within a domain, cycles through scenes."""
     rng = random.Random(seed)
@@ -68,7 +72,7 @@ class CalibrationSet:
             raise EdgeDepthError(f"no valid sample under {root or 'the data folder'}; point --data at a DIODE-layout folder")
         if len(samples) < count:
             warnings.warn(f"asked for {count} calibration samples but only {len(samples)} exist; using {len(samples)}",
-                          stacklevel=2)
+                          CalibrationWarning, stacklevel=2)
         return cls(stratified_order(samples, seed)[:count], size, seed, root)
 
     def __len__(self) -> int:

@@ -61,6 +61,77 @@ def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json
 
 @main.command()
 @click.argument("onnx", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="DIODE-layout folder: calibration images, and held-out scenes for the accuracy deltas.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Q/DQ ONNX to write (default: <onnx stem>.int8.onnx); <output>.json records how.")
+@click.option("--target", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), default="openvino",
+              show_default=True, help="Flavour: tensorrt = symmetric INT8 everywhere (zero points 0); "
+              "onnxruntime/openvino = UINT8 activations. Weights are always INT8 per-channel.")
+@click.option("--samples", type=int, default=128, show_default=True,
+              help="Calibration images (fewer existing: a warning, then all of them).")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True, help="How activation ranges are found from the calibration statistics.")
+@click.option("--engine", type=click.Choice(["ort", "nncf"]), default="ort", show_default=True,
+              help="ort: ONNX Runtime calibrators, statistics cached, every target. "
+              "nncf: OpenVINO's PTQ with bias correction, openvino target only.")
+@click.option("--keep-float", multiple=True, metavar="PATTERN",
+              help="Leave nodes whose name matches this glob float, e.g. '/classifier/*' (repeatable).")
+@click.option("--keep-float-slow", is_flag=True,
+              help="Profile every conv in OpenVINO, float vs INT8, and keep float those slower in INT8.")
+@click.option("--accuracy-budget", metavar="D1,ABSREL", is_flag=False, flag_value="0.01,0.05",
+              help="Keep the most sensitive layers float until INT8 costs at most this on held-out scenes: "
+              "δ1 drop (absolute), AbsRel increase (relative). Alone: 0.01,0.05.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration-sample pick.")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the calibration manifest (default: <output stem>.calibration.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sidecar JSON to stdout.")
+def quantize(onnx, data, output, target, samples, method, engine, keep_float, keep_float_slow, accuracy_budget,
+             seed, manifest, as_json):
+    """Quantize an exported ONNX to one Q/DQ INT8 ONNX, calibrated on DIODE-layout images.
+
+    Picks the calibration images reproducibly (seeded, alternating indoor/outdoor, cycling scenes), with
+    the inference preprocessing, and writes their list and hashes as a manifest. Then scores float and
+    INT8 through OpenVINO on held-out scenes and prints what INT8 cost (δ1, AbsRel) and gained (latency).
+    """
+    import json
+    import warnings
+
+    from .artifacts import read_sidecar
+    from .calibration import CalibrationWarning
+    from .quantize import Budget, quantize_onnx
+
+    budget = Budget.parse(accuracy_budget) if accuracy_budget else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the calibrators' advisory chatter
+        warnings.simplefilter("always", CalibrationWarning)
+        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+        output = quantize_onnx(onnx, data, output or onnx.with_name(f"{onnx.stem}.int8.onnx"), target=target,
+                               samples=samples, method=method, engine=engine, keep_float=keep_float,
+                               accuracy_budget=budget, keep_float_slow=keep_float_slow, seed=seed, manifest=manifest)
+    info = read_sidecar(output)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    kept = info["keep_float"]["all"]
+    click.echo(f"wrote {output} ({target} flavour: {info['flavour']['activations']} activations; {engine} {method}, "
+               f"{info['samples']} samples, manifest {info['calibration']['manifest']})")
+    click.echo(f"kept float: {len(kept)} layer(s)" + (f": {', '.join(kept[:6])}{' …' if len(kept) > 6 else ''}" if kept else ""))
+    evaluation = info["evaluation"]
+    if evaluation is None:
+        click.echo(f"deltas not measured: {info['evaluation_skipped']}")
+        return
+    f, q, d, ms = evaluation["float"], evaluation["int8"], evaluation["deltas"], evaluation["latency_ms"]
+    click.echo(f"held-out ({evaluation['held_out_samples']} images, OpenVINO): δ1 {f['delta1']:.4f} → {q['delta1']:.4f}, "
+               f"AbsRel {f['abs_rel']:.4f} → {q['abs_rel']:.4f}; charged: δ1 drop {d['delta1_drop']:.4f}, "
+               f"AbsRel +{d['abs_rel_increase']:.1%}; default budget (0.01, 5%) "
+               + ("met" if evaluation["meets_default_budget"] else "NOT met"))
+    click.echo(f"latency (median, batch 1, noisy shared CPU): float {ms['float']:.2f} ms → INT8 {ms['int8']:.2f} ms"
+               + (f" (before the budget search {ms['int8_before_budget']:.2f} ms)" if info["keep_float"]["budget"] else ""))
+
+
+@main.command()
+@click.argument("onnx", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), required=True,
               help="Runtime to build for.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data import diode
 from ..data.transforms import preprocess, resize_nearest
+from ..errors import EdgeDepthError
 from ..metrics import depth_metrics, mean_metrics, valid_mask
 
 LATENCY_WARMUP, LATENCY_RUNS = 3, 20
@@ -31,6 +32,17 @@ class Budget:
 
     delta1_drop: float = 0.01  # absolute
     abs_rel_increase: float = 0.05  # relative to the float model's AbsRel
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        """'0.01,0.05' → Budget(δ1 drop 0.01, AbsRel increase 5 %)."""
+        try:
+            delta1_drop, abs_rel_increase = (float(v) for v in text.split(","))
+        except ValueError:
+            raise EdgeDepthError(f"--accuracy-budget {text!r} is not DELTA1_DROP,ABSREL_INCREASE (e.g. 0.01,0.05)")
+        if delta1_drop < 0 or abs_rel_increase < 0:
+            raise EdgeDepthError(f"--accuracy-budget {text!r}: both limits must be ≥ 0")
+        return cls(delta1_drop, abs_rel_increase)
 
     def holds(self, deltas: dict[str, float]) -> bool:
         return deltas["delta1_drop"] <= self.delta1_drop and deltas["abs_rel_increase"] <= self.abs_rel_increase

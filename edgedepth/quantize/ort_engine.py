@@ -37,6 +37,8 @@ class OrtQuantizer:
     """Holds the statistics of one (source ONNX, calibration set, method); writes Q/DQ models from them."""
 
     engine = "ort"
+    targets = ("tensorrt", "onnxruntime", "openvino")
+    methods = METHODS
 
     def __init__(self, source: Path, source_sha256: str, calibration: CalibrationSet, method: str, progress=None):
         self.source = Path(source)

@@ -51,8 +51,11 @@ def quantize_onnx(
     """Write `output` (Q/DQ INT8 ONNX), its calibration manifest (default `<output stem>.calibration.json`)
     and its sidecar `<output>.json`; returns `output`."""
     _check_choice("--target", target, FLAVOURS)
-    _check_choice("--method", method, METHODS)
     _check_choice("--engine", engine, ENGINES)
+    _check_choice(f"--method (with --engine {engine})", method, ENGINES[engine].methods)
+    if target not in ENGINES[engine].targets:
+        raise EdgeDepthError(f"--engine {engine} cannot emit the {target} flavour (NNCF picks activation signedness "
+                             "itself); use --engine ort")
     source, output = Path(onnx_path), ensure_writable_parent(output)
     meta, graph = load_source(source)
     if source.resolve() == output.resolve():

@@ -1,0 +1,275 @@
+"""quantize: calibration set, Q/DQ flavours per target, cached statistics, keep-float, accuracy budget, bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import numpy_helper
+
+from edgedepth.artifacts import read_sidecar, sha256
+from edgedepth.calibration import CalibrationSet, CalibrationWarning, load_split
+from edgedepth.cli import main
+from edgedepth.errors import EdgeDepthError
+from edgedepth.quantize import Budget, quantize_onnx
+
+SAMPLES = 8
+
+
+@pytest.fixture(autouse=True)
+def statistics_cache(tmp_path_factory, monkeypatch):
+    """Calibration statistics cached per test session, never in the user's ~/.cache."""
+    monkeypatch.setenv("EDGEDEPTH_CACHE", str(tmp_path_factory.getbasetemp() / "edgedepth-cache"))
+
+
+@pytest.fixture(scope="module")
+def depth_checkpoint(tmp_path_factory):
+    """An untrained lraspp 64×64 whose head is rescaled so its output spreads over metres of depth (6 ± 2 m):
+    INT8 rounding then moves δ1 and AbsRel measurably, which a near-constant random output would not."""
+    import torch
+
+    from edgedepth.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("lraspp_mobilenet_v3_large").eval()
+    head = model.net.classifier
+    with torch.no_grad():
+        spread = model(torch.randn(4, 3, 64, 64)).std().item()
+        for conv in (head.low_classifier, head.high_classifier):
+            conv.weight.mul_(2.0 / spread)
+            conv.bias.zero_()
+        head.low_classifier.bias.fill_(6.0)
+    path = tmp_path_factory.mktemp("ckpt") / "depth.pt"
+    return save_checkpoint(path, model, {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
+
+
+@pytest.fixture(scope="module")
+def float_model(depth_checkpoint, tmp_path_factory):
+    from edgedepth.export import export_onnx
+
+    return export_onnx(depth_checkpoint, tmp_path_factory.mktemp("float") / "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def quantized(float_model, synthetic_root, tmp_path_factory):
+    """One INT8 model per target, made on first use."""
+    made = {}
+
+    def get(target):
+        if target not in made:
+            output = tmp_path_factory.mktemp(target) / "model.int8.onnx"
+            made[target] = quantize_onnx(float_model, synthetic_root, output, target=target, samples=SAMPLES)
+        return made[target]
+
+    return get
+
+
+def zero_points_and_weights(path):
+    """(activation zero points, weight-dequantize (scale, axis, out_channels)) of a Q/DQ model."""
+    model = onnx.load(path)
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    conv_weights = {node.input[1]: node for node in model.graph.node if node.op_type == "Conv"}
+    activations, weights = [], []
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear":
+            activations.append(constants[node.input[2]])
+        elif node.op_type == "DequantizeLinear" and node.output[0] in conv_weights and node.input[0] in constants:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            weights.append((constants[node.input[1]], constants[node.input[2]], axis, constants[node.input[0]].shape[0]))
+    return activations, weights
+
+
+def test_tensorrt_flavour_is_symmetric_int8_with_per_channel_weights(quantized):
+    activations, weights = zero_points_and_weights(quantized("tensorrt"))
+    assert activations and weights, "no Q/DQ node in the INT8 model"
+    for zero_point in activations:
+        assert zero_point.dtype == np.int8 and not zero_point.any()
+    for scale, zero_point, axis, out_channels in weights:
+        assert zero_point.dtype == np.int8 and not zero_point.any()
+        assert axis == 0 and scale.shape == (out_channels,)
+
+
+def test_onnxruntime_flavour_has_uint8_activations_and_int8_per_channel_weights(quantized):
+    activations, weights = zero_points_and_weights(quantized("onnxruntime"))
+    assert activations and all(zero_point.dtype == np.uint8 for zero_point in activations)
+    assert any(zero_point.any() for zero_point in activations), "UINT8 activations should be asymmetric"
+    assert weights and all(zp.dtype == np.int8 and scale.shape == (n,) for scale, zp, _, n in weights)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_int8_model_runs_close_to_float_in_both_cpu_runtimes(quantized, float_model, backend, tmp_path):
+    from edgedepth.backends import get_backend
+
+    module = get_backend(backend)
+    batch = np.random.default_rng(1).standard_normal((1, 3, 64, 64), dtype=np.float32)
+    outputs = {}
+    for name, path in (("float", float_model), ("int8", quantized("tensorrt"))):
+        with module.load(module.build(path, tmp_path / name)) as runner:
+            outputs[name] = runner.infer(batch)
+    assert outputs["int8"].shape == (1, 1, 64, 64) and np.isfinite(outputs["int8"]).all()
+    relative = np.abs(outputs["int8"] - outputs["float"]).mean() / np.abs(outputs["float"]).mean()
+    assert relative < 0.05, f"INT8 output departs {relative:.1%} from float on average"
+
+
+def test_sidecar_and_manifest_record_how_it_was_made(quantized, float_model):
+    output = quantized("onnxruntime")
+    info, source = read_sidecar(output), read_sidecar(float_model)
+    for key in ("arch", "input_size", "depth", "preprocessing"):
+        assert info[key] == source[key]
+    assert info["precision"] == "int8" and info["target"] == "onnxruntime" and info["engine"] == "ort"
+    assert info["source_onnx_sha256"] == sha256(float_model)
+    assert info["samples"] == SAMPLES == len(info["calibration"]["files"])
+    manifest = json.loads(open(info["calibration"]["manifest"]).read())
+    assert manifest["sha256"] == info["calibration"]["sha256"] and manifest["seed"] == 0
+    evaluation = info["evaluation"]
+    assert evaluation["held_out_samples"] > 0
+    assert set(evaluation["deltas"]) >= {"delta1_drop", "abs_rel_increase"}
+    assert evaluation["meets_default_budget"] == Budget().holds(evaluation["deltas"])
+
+
+def test_manifest_picks_the_same_samples_for_the_same_seed(synthetic_root):
+    pool, _ = load_split(synthetic_root)
+    pick = lambda seed: CalibrationSet.pick(pool, 6, (64, 64), seed, root=synthetic_root).manifest()  # noqa: E731
+    first, again, other = pick(0), pick(0), pick(1)
+    assert first["files"] == again["files"] and first["sha256"] == again["sha256"]
+    assert [f["rgb"] for f in first["files"]] != [f["rgb"] for f in other["files"]]
+    domains = [f["domain"] for f in first["files"]]
+    if len(set(f.domain for f in pool)) == 2:  # stratified: indoor and outdoor alternate
+        assert all(a != b for a, b in zip(domains, domains[1:]))
+
+
+def test_calibration_set_feeds_ort_and_nncf_with_inference_preprocessing(synthetic_root):
+    from edgedepth.data import diode
+    from edgedepth.data.transforms import preprocess
+
+    pool, _ = load_split(synthetic_root)
+    calibration = CalibrationSet.pick(pool, 3, (64, 64), root=synthetic_root)
+    reader = calibration.data_reader(start=1)
+    fed = [reader.get_next()["rgb"] for _ in range(2)]
+    assert reader.get_next() is None
+    expected = preprocess(diode.load_sample(calibration.samples[1])[0], (64, 64))
+    np.testing.assert_array_equal(fed[0], expected)
+    first = next(iter(calibration.nncf_dataset().get_inference_data()))
+    np.testing.assert_array_equal(first["rgb"], calibration.batch(0))
+
+
+def test_statistics_are_computed_once_and_reused_by_another_flavour(quantized, monkeypatch, float_model,
+                                                                     synthetic_root, tmp_path):
+    quantized("tensorrt")  # the statistics of (this ONNX, this manifest, minmax) are cached now
+
+    def no_calibration(*args, **kwargs):
+        raise AssertionError("statistics were recomputed")
+
+    monkeypatch.setattr("onnxruntime.quantization.calibrate.create_calibrator", no_calibration)
+    output = quantize_onnx(float_model, synthetic_root, tmp_path / "again.onnx", target="openvino", samples=SAMPLES,
+                           keep_float=["*high_classifier*"])
+    info = read_sidecar(output)
+    assert info["statistics"]["reused"] is True
+    kept = info["keep_float"]["all"]
+    assert kept and all("high_classifier" in name for name in kept)
+    graph = onnx.load(output).graph
+    float_weights = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT}
+    for node in graph.node:
+        if node.name in kept:
+            assert node.input[1] in float_weights, f"{node.name} still has INT8 weights"
+
+
+def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(float_model, synthetic_root, tmp_path):
+    output = quantize_onnx(float_model, synthetic_root, tmp_path / "strict.onnx", target="onnxruntime",
+                           samples=SAMPLES, accuracy_budget=Budget(0.0, 0.0))
+    info = read_sidecar(output)
+    assert len(info["keep_float"]["budget"]) >= 1
+    assert Budget(0.0, 0.0).holds(info["evaluation"]["deltas"])
+    assert info["budget"]["trials"][0]["kept_float"] == 0 and not Budget(0.0, 0.0).holds(info["budget"]["trials"][0])
+    assert info["evaluation"]["latency_ms"]["int8_before_budget"] is not None
+
+
+def test_slow_int8_layers_are_profiled_per_layer(quantized, float_model):
+    from edgedepth.quantize.speed import layer_times_us
+
+    convs = [node.name for node in onnx.load(float_model).graph.node if node.op_type == "Conv"]
+    batch = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    for path in (float_model, quantized("openvino")):
+        times = layer_times_us(path, convs, batch)
+        timed = sum(t > 0 for t in times.values())
+        assert timed >= 0.9 * len(convs), f"only {timed}/{len(convs)} convs found in OpenVINO's counters for {path.name}"
+
+
+def test_keep_float_slow_records_the_profile(float_model, synthetic_root, tmp_path):
+    output = quantize_onnx(float_model, synthetic_root, tmp_path / "fast.onnx", samples=SAMPLES, keep_float_slow=True)
+    info = read_sidecar(output)
+    profile = info["speed_profile"]
+    assert profile["layers_profiled"] == sum(node.op_type == "Conv" for node in onnx.load(float_model).graph.node)
+    assert info["keep_float"]["slow_in_int8"] == [row["layer"] for row in profile["slow_in_int8"]]
+    assert all(row["int8_us"] > row["float_us"] for row in profile["slow_in_int8"])
+
+
+def test_nncf_engine_writes_an_openvino_qdq_model(float_model, synthetic_root, tmp_path):
+    output = quantize_onnx(float_model, synthetic_root, tmp_path / "nncf.onnx", engine="nncf", samples=4)
+    activations, weights = zero_points_and_weights(output)
+    assert activations and weights
+    assert read_sidecar(output)["engine"] == "nncf"
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, ["quantize", *map(str, args)])
+
+
+def assert_fails_cleanly(result, output, *words):
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message, message
+    assert all(word in message for word in words), message
+    assert not output.exists() and not list(output.parent.glob(f".{output.name}*")), "partial output left"
+
+
+def test_cli_warns_when_fewer_samples_exist_and_prints_the_deltas(float_model, synthetic_root, tmp_path):
+    output = tmp_path / "cli.int8.onnx"
+    result = run_cli(float_model, "--data", synthetic_root, "-o", output, "--samples", 10_000, "--target", "tensorrt")
+    assert result.exit_code == 0, result.output
+    assert "warning: asked for 10000 calibration samples" in result.output
+    assert "δ1" in result.output and "AbsRel" in result.output and output.exists()
+    assert read_sidecar(output)["samples"] == read_sidecar(output)["calibration"]["count"] < 10_000
+
+
+@pytest.fixture
+def output(tmp_path):
+    return tmp_path / "out" / "model.int8.onnx"
+
+
+def test_cli_empty_data_folder(float_model, tmp_path, output):
+    (tmp_path / "empty").mkdir()
+    assert_fails_cleanly(run_cli(float_model, "--data", tmp_path / "empty", "-o", output), output, "no DIODE sample")
+
+
+def test_cli_onnx_not_from_edgedepth_export(float_model, synthetic_root, tmp_path, output):
+    stranger = tmp_path / "stranger.onnx"
+    shutil.copyfile(float_model, stranger)
+    assert_fails_cleanly(run_cli(stranger, "--data", synthetic_root, "-o", output), output, "not from edgedepth export")
+
+
+def test_cli_corrupt_onnx(float_model, synthetic_root, tmp_path, output):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(float_model.read_bytes()[:5000])
+    shutil.copyfile(f"{float_model}.json", f"{corrupt}.json")
+    assert_fails_cleanly(run_cli(corrupt, "--data", synthetic_root, "-o", output), output, "not a valid ONNX")
+
+
+def test_cli_unknown_keep_float_pattern_and_nncf_for_tensorrt(float_model, synthetic_root, output):
+    assert_fails_cleanly(run_cli(float_model, "--data", synthetic_root, "-o", output, "--keep-float", "nope*"),
+                         output, "matches no node")
+    assert_fails_cleanly(run_cli(float_model, "--data", synthetic_root, "-o", output, "--engine", "nncf",
+                                 "--target", "tensorrt"), output, "use --engine ort")
+
+
+def test_no_valid_sample_fails(synthetic_root):
+    with pytest.raises(EdgeDepthError, match="no valid sample"):
+        CalibrationSet.pick([], 4, (64, 64))
+    pool, _ = load_split(synthetic_root)
+    with pytest.warns(CalibrationWarning):
+        assert len(CalibrationSet.pick(pool[:2], 4, (64, 64))) == 2
