@@ -39,7 +39,9 @@ static void tidy(char *text)
 
 ed_status ed_fail_ov(ed_status status, ov_status_e ov_status, const char *what)
 {
-    const char *detail = ov_get_last_err_msg(); /* a copy we must free; may be NULL */
+    /* A copy we must free; may be NULL. OpenVINO keeps one last message per process, so two OpenVINO
+     * failures at the same instant on two threads may swap this detail; the status and `what` are ours. */
+    const char *detail = ov_get_last_err_msg();
     ed_fail(status, "%s: %s", what, detail && detail[0] ? detail : ov_get_error_info(ov_status));
     if (detail)
         ov_free(detail);
