@@ -88,6 +88,13 @@ def test_library_exports_exactly_the_header_api(capi):
     assert json.loads(Path(str(capi["library"]) + ".json").read_text())["openvino_dir"].endswith("cmake")
 
 
+def test_capi_build_without_cmake_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = CliRunner().invoke(main, ["capi-build", "-o", str(tmp_path / "capi")])
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "cmake is not installed" in result.output and not (tmp_path / "capi").exists()
+
+
 @pytest.mark.parametrize("model", ["float", "int8"])
 def test_c_selftest_error_paths_and_threads(capi, irs, model, tmp_path):
     """Every bad call fails with its status and a message, strides, per-thread errors, two threads: from C."""
