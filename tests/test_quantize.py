@@ -176,6 +176,28 @@ def test_statistics_are_computed_once_and_reused_by_another_flavour(quantized, m
             assert node.input[1] in float_weights, f"{node.name} still has INT8 weights"
 
 
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_calibrate_in_bounded_chunks(method, float_model, synthetic_root, tmp_path, monkeypatch):
+    from onnxruntime.quantization import calibrate
+
+    from edgedepth.quantize import ort_engine
+
+    fed = []
+    create = calibrate.create_calibrator
+
+    def spied(*args, **kwargs):
+        calibrator = create(*args, **kwargs)
+        collect = calibrator.collect_data
+        calibrator.collect_data = lambda reader: (fed.append(len(reader)), collect(reader))
+        return calibrator
+
+    monkeypatch.setattr(calibrate, "create_calibrator", spied)
+    output = quantize_onnx(float_model, synthetic_root, tmp_path / f"{method}.onnx", target="tensorrt", samples=6,
+                           method=method)
+    assert sum(fed) == 6 and max(fed) <= ort_engine.CHUNK
+    assert read_sidecar(output)["method"] == method and zero_points_and_weights(output)[0]
+
+
 def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(float_model, synthetic_root, tmp_path):
     output = quantize_onnx(float_model, synthetic_root, tmp_path / "strict.onnx", target="onnxruntime",
                            samples=SAMPLES, accuracy_budget=Budget(0.0, 0.0))

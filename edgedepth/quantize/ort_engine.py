@@ -24,7 +24,7 @@ METHODS = ("minmax", "entropy", "percentile")
 CHUNK = 4
 #: Compute layers: the keep-float candidates of the accuracy-budget and speed searches.
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-STATS_VERSION = "1"
+STATS_VERSION = "2"
 
 
 def cache_dir() -> Path:
@@ -59,6 +59,10 @@ class OrtQuantizer:
                 self.source,
                 augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                 calibrate_method=_ort_method(self.method),
+                # Two-sided ranges for every method, so the statistics serve symmetric and asymmetric flavours
+                # alike; it also keeps percentile off ORT's |x| histogram, which numpy refuses for a tensor
+                # spanning a few float32 ulps (a saturated sigmoid): "Too many bins for data range".
+                extra_options={"symmetric": False},
             )
             for start in range(0, len(calibration), CHUNK):
                 calibrator.collect_data(calibration.data_reader(start=start, stop=start + CHUNK))
