@@ -72,12 +72,14 @@ static int read_ppm(const char *path, image *out)
     return ok;
 }
 
-/* PFM: "Pf", size, a negative scale for little-endian floats, then rows from the bottom up. */
+/* PFM: "Pf", size, a negative scale for little-endian floats, then rows from the bottom up. Written to a
+ * temporary file renamed into place, so a failed write never leaves a depth map that looks complete. */
 static int write_pfm(const char *path, const float *depth, int width, int height)
 {
     const unsigned one = 1;
     int little_endian = *(const unsigned char *)&one == 1;
-    FILE *file = fopen(path, "wb");
+    char tmp[4096];
+    FILE *file = snprintf(tmp, sizeof tmp, "%s.tmp", path) < (int)sizeof tmp ? fopen(tmp, "wb") : NULL;
     if (!file) {
         fprintf(stderr, "error: cannot write %s\n", path);
         return 0;
@@ -85,9 +87,11 @@ static int write_pfm(const char *path, const float *depth, int width, int height
     int ok = fprintf(file, "Pf\n%d %d\n%s\n", width, height, little_endian ? "-1.0" : "1.0") > 0;
     for (int y = height - 1; ok && y >= 0; --y)
         ok = fwrite(depth + (size_t)y * (size_t)width, sizeof *depth, (size_t)width, file) == (size_t)width;
-    ok = fclose(file) == 0 && ok;
-    if (!ok)
+    ok = fclose(file) == 0 && ok && rename(tmp, path) == 0;
+    if (!ok) {
+        remove(tmp);
         fprintf(stderr, "error: writing %s failed\n", path);
+    }
     return ok;
 }
 
