@@ -88,6 +88,15 @@ def test_library_exports_exactly_the_header_api(capi):
     assert json.loads(Path(str(capi["library"]) + ".json").read_text())["openvino_dir"].endswith("cmake")
 
 
+@pytest.mark.parametrize("compiler, language", [("cc", ["-x", "c", "-std=c99"]), ("c++", ["-x", "c++", "-std=c++11"])])
+def test_header_is_strict_c99_and_includable_from_cxx(compiler, language):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    done = subprocess.run([compiler, *language, "-pedantic-errors", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+                           str(SOURCE_DIR / "include" / "edgedepth.h")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_capi_build_without_cmake_is_a_one_line_error(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     result = CliRunner().invoke(main, ["capi-build", "-o", str(tmp_path / "capi")])
