@@ -10,11 +10,12 @@ the net changes, which are reported beside them.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -66,13 +67,9 @@ class HeldOut:
 
     def predict(self, onnx_path: Path, time_it: bool = False) -> tuple[list[np.ndarray], float | None]:
         """Predictions of `onnx_path` run through OpenVINO, and its median batch-1 latency (ms) if asked."""
-        from ..backends import openvino as ov_backend
-
-        with tempfile.TemporaryDirectory(prefix="edgedepth-eval.") as tmp:
-            with ov_backend.load(ov_backend.build(onnx_path, tmp)) as runner:
-                predictions = [runner.infer(batch) for batch in self.batches]
-                latency = _median_ms(runner, self.batches[0]) if time_it else None
-        return predictions, latency
+        with openvino_runner(onnx_path) as runner:
+            predictions = [runner.infer(batch) for batch in self.batches]
+            return predictions, _median_ms(runner, self.batches[0]) if time_it else None
 
     def score(self, predictions: Sequence[np.ndarray]) -> dict[str, float]:
         return mean_metrics(
@@ -100,6 +97,21 @@ class HeldOut:
 
 def _within_delta1(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.maximum(pred / gt, gt / pred) < 1.25
+
+
+@contextlib.contextmanager
+def openvino_runner(onnx_path: Path) -> Iterator:
+    """The project's OpenVINO runner (same compile settings as bench) on an ONNX, built in a temp folder."""
+    from ..backends import openvino as ov_backend
+
+    with tempfile.TemporaryDirectory(prefix="edgedepth-eval.") as tmp:
+        with ov_backend.load(ov_backend.build(onnx_path, tmp)) as runner:
+            yield runner
+
+
+def latency_ms(onnx_path: Path, batch: np.ndarray) -> float:
+    with openvino_runner(onnx_path) as runner:
+        return _median_ms(runner, batch)
 
 
 def _median_ms(runner, batch: np.ndarray) -> float:

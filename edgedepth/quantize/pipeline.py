@@ -22,7 +22,7 @@ from ..backends import first_line, model_meta
 from ..calibration import CalibrationSet, load_split
 from ..errors import EdgeDepthError
 from . import budget as budget_search
-from .evaluate import Budget, HeldOut
+from .evaluate import Budget, HeldOut, latency_ms
 from .flavours import FLAVOURS, Flavour
 from .nncf_engine import NncfQuantizer
 from .ort_engine import COMPUTE_OPS, METHODS, OrtQuantizer
@@ -122,12 +122,7 @@ class _Session:
         record: dict[str, Any] = {"keep_float": {"requested": list(keep), "slow_in_int8": [], "budget": []}}
         full_int8 = self.write(keep)
         if keep_float_slow:
-            layers = self._compute_layers()
-            slow = slow_int8_layers(self.source, full_int8, layers, self.probe_batch)
-            record["speed_profile"] = {"runtime": "openvino", "layers_profiled": len(layers), "slow_in_int8": slow}
-            record["keep_float"]["slow_in_int8"] = [row["layer"] for row in slow]
-            keep = keep + [row["layer"] for row in slow if row["layer"] not in keep]
-            full_int8 = self.write(keep)
+            full_int8, keep = self._keep_slow_layers_float(full_int8, keep, record)
         if self.held_out is None:
             record["keep_float"]["all"] = keep
             record["evaluation"] = None
@@ -168,6 +163,23 @@ class _Session:
                 return self.held_out.deltas(reference, self.held_out.predict(self.write(keep + extra))[0])
 
             return budget_search.search(ranking, accuracy_budget, try_keeping, current)
+
+    def _keep_slow_layers_float(self, full_int8: Path, keep: list[str], record: dict) -> tuple[Path, list[str]]:
+        """Keep float the layers OpenVINO profiles as slower in INT8, if the whole model then runs faster."""
+        layers = self._compute_layers()
+        slow = slow_int8_layers(self.source, full_int8, layers, self.probe_batch)
+        profile = {"runtime": "openvino", "layers_profiled": len(layers), "slow_in_int8": slow, "kept": False}
+        record["speed_profile"] = profile
+        extra = [row["layer"] for row in slow if row["layer"] not in keep]
+        if extra:
+            candidate = self.write(keep + extra)
+            before, after = latency_ms(full_int8, self.probe_batch), latency_ms(candidate, self.probe_batch)
+            profile["latency_ms"] = {"all_int8": before, "slow_layers_float": after}
+            if after < before:
+                profile["kept"] = True
+                record["keep_float"]["slow_in_int8"] = extra
+                return candidate, keep + extra
+        return full_int8, keep
 
     def _compute_layers(self) -> list[str]:
         import onnx
