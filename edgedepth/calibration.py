@@ -7,6 +7,7 @@ still covers the depth ranges a model sees. The same object feeds NNCF (`nncf_da
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -112,6 +113,7 @@ class CalibrationSet:
 
         return _Reader()
 
+    @functools.cached_property
     def manifest(self) -> dict[str, Any]:
         """Which files, in which order, with their hashes: enough to repeat the calibration exactly."""
         files = []
@@ -138,7 +140,7 @@ class CalibrationSet:
 
     def write_manifest(self, path: str | os.PathLike) -> Path:
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.manifest(), indent=2) + "\n")
+            tmp.write_text(json.dumps(self.manifest, indent=2) + "\n")
         return Path(path)
 
 

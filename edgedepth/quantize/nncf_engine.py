@@ -20,7 +20,7 @@ class NncfQuantizer:
     engine = "nncf"
     targets = ("openvino",)
     methods = ("minmax", "percentile")  # NNCF has no entropy calibration
-    stats_cached = False
+    stats_path, stats_cached = None, False
 
     def __init__(self, source: Path, source_sha256: str, calibration: CalibrationSet, method: str, progress=None):
         self.source = Path(source)

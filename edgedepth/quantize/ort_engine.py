@@ -44,7 +44,7 @@ class OrtQuantizer:
         self.source = Path(source)
         self.method = method
         key = hashlib.sha256(
-            f"{STATS_VERSION}:{source_sha256}:{calibration.manifest()['sha256']}:{method}".encode()
+            f"{STATS_VERSION}:{source_sha256}:{calibration.manifest['sha256']}:{method}".encode()
         ).hexdigest()[:32]
         self.stats_path = cache_dir() / f"{key}.json"
         self.stats_cached = self.stats_path.is_file()

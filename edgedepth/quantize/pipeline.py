@@ -76,9 +76,9 @@ def quantize_onnx(
         quantizer = ENGINES[engine](source, source_sha256, calibration, method, progress=advance)
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=output.parent) as work:
         session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0))
-        record = session.run(keep, keep_float_slow, accuracy_budget)
+        final, record = session.run(keep, keep_float_slow, accuracy_budget)
         with atomic_path(output) as tmp:
-            shutil.copyfile(session.write(record["keep_float"]["all"]), tmp)
+            shutil.copyfile(final, tmp)
     calibration.write_manifest(manifest_path)
     write_sidecar(output, {
         "producer": PRODUCER,
@@ -95,9 +95,8 @@ def quantize_onnx(
         "source_onnx_sha256": source_sha256,
         "opset": meta.get("opset"),
         "dynamic": meta.get("dynamic", "none"),
-        "calibration": {"manifest": str(manifest_path), **calibration.manifest()},
-        "statistics": {"cached": engine == "ort", "reused": quantizer.stats_cached,
-                       "path": str(getattr(quantizer, "stats_path", "")) or None},
+        "calibration": {"manifest": str(manifest_path), **calibration.manifest},
+        "statistics": {"cache": quantizer.stats_path and str(quantizer.stats_path), "reused": quantizer.stats_cached},
         **record,
     })
     return output
@@ -118,7 +117,8 @@ class _Session:
             self.quantizer.write(path, self.flavour, keep_float)
         return path
 
-    def run(self, keep: list[str], keep_float_slow: bool, accuracy_budget: Budget | None) -> dict[str, Any]:
+    def run(self, keep: list[str], keep_float_slow: bool, accuracy_budget: Budget | None) -> tuple[Path, dict[str, Any]]:
+        """(the chosen INT8 model in `work`, the record of how it was chosen and what it measured)."""
         record: dict[str, Any] = {"keep_float": {"requested": list(keep), "slow_in_int8": [], "budget": []}}
         full_int8 = self.write(keep)
         if keep_float_slow:
@@ -127,11 +127,12 @@ class _Session:
             record["keep_float"]["all"] = keep
             record["evaluation"] = None
             record["evaluation_skipped"] = "the data folder has too few scenes to hold any out"
-            return record
+            return full_int8, record
         reference, float_ms = self.held_out.predict(self.source, time_it=True)
         predictions, int8_ms = self.held_out.predict(full_int8, time_it=True)
         latency = {"float": float_ms, "int8_before_budget": int8_ms, "int8": int8_ms}
         current = self.held_out.deltas(reference, predictions)
+        final = full_int8
         if accuracy_budget is not None:
             result = self._search(full_int8, keep, accuracy_budget, reference, current)
             record["keep_float"]["budget"] = result.kept
@@ -139,7 +140,8 @@ class _Session:
                                 "abs_rel_increase": accuracy_budget.abs_rel_increase, "trials": result.trials}
             keep = keep + result.kept
             if result.kept:
-                predictions, latency["int8"] = self.held_out.predict(self.write(keep), time_it=True)
+                final = self.write(keep)
+                predictions, latency["int8"] = self.held_out.predict(final, time_it=True)
                 current = self.held_out.deltas(reference, predictions)
         record["keep_float"]["all"] = keep
         record["evaluation"] = {
@@ -152,7 +154,7 @@ class _Session:
             "latency_ms": latency,
             "latency_note": "median of 20 batch-1 runs after warm-up on a shared CPU: indicative, noisy",
         }
-        return record
+        return final, record
 
     def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict):
         candidates = [name for name in budget_search.quantized_layers(full_int8) if name not in keep]
