@@ -24,3 +24,11 @@ def random_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "random.pt"
     return save_checkpoint(path, create_model("lraspp_mobilenet_v3_large"), {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A small synthetic DIODE tree: 24 scans at 64×64 (train + val, indoors + outdoor), seed 0."""
+    from edgedepth.data.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("diode") / "diode", 24, seed=0, size=(64, 64))
