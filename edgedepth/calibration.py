@@ -38,7 +38,7 @@ def stratified_order(samples: Sequence[diode.Sample], seed: int) -> list[diode.S
     for domain in sorted({s.domain for s in samples}):
         by_scene: dict[str, list[diode.Sample]] = defaultdict(list)
         for sample in sorted((s for s in samples if s.domain == domain), key=lambda s: str(s.rgb)):
-            by_scene[sample.scene].append(sample)
+            by_scene[sample.scene_id].append(sample)
         scenes = sorted(by_scene)
         rng.shuffle(scenes)
         for scene in scenes:
@@ -120,9 +120,10 @@ class CalibrationSet:
         for sample in self.samples:
             entry = {"split": sample.split, "domain": sample.domain, "scene": sample.scene, "scan": sample.scan}
             for kind in ("rgb", "depth", "mask"):
-                path = Path(getattr(sample, kind))
-                entry[kind] = os.path.relpath(path, self.root) if self.root else str(path)
-                entry[f"{kind}_sha256"] = sha256(path)
+                path = getattr(sample, kind)
+                if path is not None:  # DIODE masks are optional
+                    entry[kind] = os.path.relpath(path, self.root) if self.root else str(path)
+                    entry[f"{kind}_sha256"] = sha256(path)
             files.append(entry)
         body = {
             "format": MANIFEST_FORMAT,
@@ -145,11 +146,6 @@ class CalibrationSet:
 
 
 def load_split(data: str | os.PathLike, val_fraction: float = 0.1) -> tuple[list[diode.Sample], list[diode.Sample]]:
-    """(calibration pool, held-out) samples of a DIODE-layout folder, split by scene so none is on both sides."""
-    data = Path(data)
-    if not data.is_dir():
-        raise EdgeDepthError(f"data folder {data} not found; give a DIODE-layout folder (e.g. from `edgedepth synth`)")
-    samples = diode.find_samples(data)
-    if not samples:
-        raise EdgeDepthError(f"{data} holds no DIODE sample (<name>.png + <name>_depth.npy + <name>_depth_mask.npy)")
-    return diode.split_by_scene(samples, val_fraction=val_fraction)
+    """(calibration pool, held-out) samples of a DIODE-layout folder: the same scene-level split as training,
+    so no held-out scene was calibrated on (or trained on)."""
+    return diode.split_by_scene(diode.find_samples(data), val_fraction=val_fraction)

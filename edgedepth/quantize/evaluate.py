@@ -69,7 +69,7 @@ class HeldOut:
         """Predictions of `onnx_path` run through OpenVINO, and its median batch-1 latency (ms) if asked."""
         with openvino_runner(onnx_path) as runner:
             predictions = [runner.infer(batch) for batch in self.batches]
-            return predictions, _median_ms(runner, self.batches[0]) if time_it else None
+            return predictions, median_latency_ms(runner, self.batches[0]) if time_it else None
 
     def score(self, predictions: Sequence[np.ndarray]) -> dict[str, float]:
         return mean_metrics(
@@ -111,10 +111,11 @@ def openvino_runner(onnx_path: Path) -> Iterator:
 
 def latency_ms(onnx_path: Path, batch: np.ndarray) -> float:
     with openvino_runner(onnx_path) as runner:
-        return _median_ms(runner, batch)
+        return median_latency_ms(runner, batch)
 
 
-def _median_ms(runner, batch: np.ndarray) -> float:
+def median_latency_ms(runner, batch: np.ndarray) -> float:
+    """Median of LATENCY_RUNS timed runs after LATENCY_WARMUP untimed ones, in milliseconds."""
     for _ in range(LATENCY_WARMUP):
         runner.infer(batch)
     return 1000 * statistics.median(runner.timed_infer(batch)[1] for _ in range(LATENCY_RUNS))
