@@ -17,6 +17,8 @@ from edgedepth import __version__
 from edgedepth.backends import openvino as openvino_backend
 from edgedepth.capi import SOURCE_DIR
 from edgedepth.cli import main
+from edgedepth.data.diode import find_samples, load_sample
+from edgedepth.data.synthetic import generate
 from edgedepth.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PREPROCESSING, preprocess, resize_bilinear
 
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("cc") is None,
@@ -128,13 +130,9 @@ def read_pfm(path: Path) -> np.ndarray:
     return np.flipud(data.reshape(h, w))  # PFM rows run bottom to top
 
 
-def scene(h: int, w: int, seed: int) -> np.ndarray:
-    """A smooth, textured RGB image: gradients, a bright box and noise, so resizes and channels all matter."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    image = np.stack([255 * x / w, 255 * y / h, 128 + 100 * np.sin(x / 5.0 + y / 7.0)], axis=-1)
-    image[h // 4: h // 2, w // 3: w // 2] = (250, 30, 200)
-    return np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+def synthetic_rgb(folder: Path, image_hw: tuple[int, int]) -> np.ndarray:
+    """The RGB of one scan from the synthetic DIODE generator, rendered at `image_hw` (not the model's size)."""
+    return load_sample(find_samples(generate(folder / "diode", 1, seed=sum(image_hw), size=image_hw))[0])[0]
 
 
 def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
@@ -147,7 +145,7 @@ def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarr
 @pytest.mark.parametrize("model", ["float", "int8", "probe"])
 @pytest.mark.parametrize("image_hw, out_hw", [((80, 96), None), ((53, 41), (30, 70))])
 def test_example_matches_the_python_runner(capi, irs, model, image_hw, out_hw, tmp_path):
-    rgb = scene(*image_hw, seed=sum(image_hw))
+    rgb = synthetic_rgb(tmp_path, image_hw)
     ppm = write_ppm(tmp_path / "image.ppm", rgb)
     size_args = ["-s", f"{out_hw[1]}x{out_hw[0]}"] if out_hw else []
     done = subprocess.run([str(capi["example"]), *size_args, "-n", "2", str(irs[model]), str(ppm),
@@ -173,7 +171,7 @@ def test_example_matches_the_python_runner(capi, irs, model, image_hw, out_hw, t
     (["nowhere.xml", "image.ppm"], "No such file"),
 ])
 def test_example_fails_cleanly(capi, irs, args, message, tmp_path):
-    write_ppm(tmp_path / "image.ppm", scene(8, 8, seed=0))
+    write_ppm(tmp_path / "image.ppm", synthetic_rgb(tmp_path, (8, 8)))
     (tmp_path / "notes.ppm").write_text("P3\n2 2\n255\n")
     args = [str(irs["float"]) if a == "MODEL" else str(tmp_path / a) for a in args]
     done = subprocess.run([str(capi["example"]), *args, str(tmp_path / "out.pfm")], capture_output=True, text=True)
@@ -186,7 +184,7 @@ def test_example_fails_cleanly(capi, irs, args, message, tmp_path):
 def test_memcheck_finds_no_leaks_or_invalid_accesses(capi, irs, model, tmp_path):
     """benchmarks/capi_valgrind.sh: the example and the self-test under memcheck (≈15 s on the probe model,
     ≈70 s on the float LR-ASPP, 2 cores)."""
-    ppm = write_ppm(tmp_path / "image.ppm", scene(40, 56, seed=2))
+    ppm = write_ppm(tmp_path / "image.ppm", synthetic_rgb(tmp_path, (40, 56)))
     script = SOURCE_DIR.parent / "benchmarks" / "capi_valgrind.sh"
     done = subprocess.run([str(script), str(irs[model]), str(ppm), str(capi["build_dir"])], capture_output=True,
                           text=True, timeout=300)
