@@ -208,6 +208,24 @@ def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(float_model,
     assert info["evaluation"]["latency_ms"]["int8_before_budget"] is not None
 
 
+def test_budget_search_finds_the_fewest_top_ranked_layers():
+    from edgedepth.quantize.budget import search
+
+    ranking = [f"layer{i}" for i in range(20)]
+    needed = set(ranking[:5])  # the budget holds once these five are float
+
+    def try_keeping(layers):
+        missing = len(needed - set(layers))
+        return {"delta1_drop": 0.004 * missing, "abs_rel_increase": 0.0}
+
+    result = search(ranking, Budget(0.003, 0.05), try_keeping, try_keeping([]))
+    assert result.kept == ranking[:5]
+    assert [t["kept_float"] for t in result.trials][:5] == [0, 1, 2, 4, 8]
+    assert search(ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
+    with pytest.raises(EdgeDepthError, match="not met even with all 20"):
+        search(ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop": 0.1, "abs_rel_increase": 0.0}, try_keeping([]))
+
+
 def test_slow_int8_layers_are_profiled_per_layer(quantized, float_model):
     from edgedepth.quantize.speed import layer_times_us
 

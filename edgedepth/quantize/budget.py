@@ -75,8 +75,7 @@ def _activations(onnx_path: Path, tensors: Sequence[str], batches: Sequence[np.n
 @dataclass
 class SearchResult:
     kept: list[str]
-    deltas: dict[str, float]
-    trials: list[dict] = field(default_factory=list)
+    trials: list[dict] = field(default_factory=list)  # every (layers kept float, measured deltas) tried
 
 
 def search(ranking: Sequence[str], budget: Budget, try_keeping: Callable[[list[str]], dict[str, float]],
@@ -84,15 +83,14 @@ def search(ranking: Sequence[str], budget: Budget, try_keeping: Callable[[list[s
     """Smallest top-k of `ranking` kept float for which `try_keeping` (→ measured deltas) meets `budget`."""
     trials = [{"kept_float": 0, **full_int8_deltas}]
     if budget.holds(full_int8_deltas):
-        return SearchResult([], full_int8_deltas, trials)
+        return SearchResult([], trials)
     if not ranking:
         raise EdgeDepthError("the accuracy budget is not met and no quantized layer is left to keep float; loosen the budget")
-    results: dict[int, dict[str, float]] = {}
 
     def attempt(k: int) -> bool:
-        results[k] = try_keeping(list(ranking[:k]))
-        trials.append({"kept_float": k, **results[k]})
-        return budget.holds(results[k])
+        deltas = try_keeping(list(ranking[:k]))
+        trials.append({"kept_float": k, **deltas})
+        return budget.holds(deltas)
 
     failing, k = 0, 1
     while not attempt(k):
@@ -109,4 +107,4 @@ def search(ranking: Sequence[str], budget: Budget, try_keeping: Callable[[list[s
             holding = middle
         else:
             failing = middle
-    return SearchResult(list(ranking[:holding]), results[holding], trials)
+    return SearchResult(list(ranking[:holding]), trials)
