@@ -146,6 +146,10 @@ class CalibrationSet:
 
 
 def load_split(data: str | os.PathLike, val_fraction: float = 0.1) -> tuple[list[diode.Sample], list[diode.Sample]]:
-    """(calibration pool, held-out) samples of a DIODE-layout folder: the same scene-level split as training,
-    so no held-out scene was calibrated on (or trained on)."""
-    return diode.split_by_scene(diode.find_samples(data), val_fraction=val_fraction)
+    """(calibration pool, held-out) of a DIODE-layout folder: its train and official val/ splits, as
+    `edgedepth train` uses them (val/ is never trained or calibrated on); a folder without both splits is
+    divided by scene instead, so no held-out scene is calibrated on."""
+    samples = diode.find_samples(data)
+    pool = [s for s in samples if s.split != "val"]
+    held_out = [s for s in samples if s.split == "val"]
+    return (pool, held_out) if pool and held_out else diode.split_by_scene(samples, val_fraction=val_fraction)
