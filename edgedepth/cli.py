@@ -47,7 +47,7 @@ def synth(out, count, seed, size):
 @click.option("--dynamic", default="none", show_default=True, metavar="none|batch|hw|both",
               help="Axes left symbolic. Static suits edge engines best; batch/hw for variable inputs.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
-              help="DIODE-layout folder whose first images feed the parity check (default: seeded noise).")
+              help="DIODE-layout folder whose images feed the parity check (default: seeded noise).")
 @click.option("--atol", type=click.FloatRange(min=0), help="Parity tolerance in metres (default: 1e-4 of the depth range).")
 @click.option("--json", "as_json", is_flag=True, help="Print the sidecar JSON (parity, node counts) to stdout.")
 def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json):

@@ -63,7 +63,7 @@ def export_onnx(
     """Export `checkpoint` to a verified ONNX at `output`; returns `output`.
 
     size: (H, W), default the checkpoint's input size. dynamic: "none", "batch", "hw" or "both".
-    data: a DIODE-layout folder whose first images feed the parity check (default: seeded noise images).
+    data: a DIODE-layout folder whose images feed the parity check (default: seeded noise images).
     atol: parity tolerance in metres (default PARITY_TOLERANCE × the checkpoint's depth range).
     """
     output = Path(output)
@@ -185,7 +185,8 @@ def parity_sizes(arch: str, size: tuple[int, int], dynamic: str) -> list[tuple[i
 
 
 def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
-    """One preprocessed N×3×H×W batch per size: the first PARITY_IMAGES images of `data`, else seeded noise."""
+    """One preprocessed N×3×H×W batch per size: PARITY_IMAGES images spread evenly over `data` (so indoor
+    and outdoor both show), else seeded noise."""
     if data is None:
         rng = np.random.default_rng(PARITY_SEED)
         return [preprocess(list(rng.integers(0, 256, (PARITY_IMAGES, h, w, 3), dtype=np.uint8)), (h, w))
@@ -193,9 +194,8 @@ def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]]) 
     from .data.diode import find_samples, load_sample
 
     samples = find_samples(data)
-    if not samples:
-        raise EdgeDepthError(f"{data} holds no DIODE sample for the parity check; point --data at a DIODE folder")
-    images = [load_sample(sample)[0] for sample in samples[:PARITY_IMAGES]]
+    picked = samples[:: max(1, len(samples) // PARITY_IMAGES)][:PARITY_IMAGES]
+    images = [load_sample(sample)[0] for sample in picked]
     return [preprocess(images, s) for s in sizes]
 
 

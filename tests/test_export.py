@@ -101,6 +101,13 @@ def test_dynamic_hw_is_checked_at_a_second_non_square_size(random_checkpoint, tm
     assert run_onnx(output, fresh_batch(1, 48, 112)).shape == (1, 1, 48, 112)
 
 
+def test_parity_runs_on_real_images_from_data(random_checkpoint, synthetic_root, tmp_path):
+    export_onnx(random_checkpoint, tmp_path / "model.onnx", data=synthetic_root)
+    parity = read_json(tmp_path / "model.onnx.json")["parity"]
+    assert parity["inputs"] == str(synthetic_root) and parity["images"] == 4
+    assert parity["max_abs_err"] <= parity["atol"]
+
+
 def test_size_option_overrides_the_checkpoint_size(random_checkpoint, tmp_path):
     result = CliRunner().invoke(main, ["export", str(random_checkpoint), "-o", str(tmp_path / "m.onnx"), "--size", "32x48"])
     assert result.exit_code == 0, result.output
@@ -128,8 +135,9 @@ def unknown_arch_checkpoint(tmp_path):
         (lambda tmp, ckpt: [str(ckpt), "--size", "60x64"], "multiples of 16"),
         (lambda tmp, ckpt: [str(ckpt), "--opset", "11"], "opset 11"),
         (lambda tmp, ckpt: [str(ckpt), "--dynamic", "width"], "unknown dynamic mode"),
+        (lambda tmp, ckpt: [str(ckpt), "--data", str(tmp / "nowhere")], "not found"),
     ],
-    ids=["missing", "corrupt", "unknown-arch", "bad-size", "old-opset", "bad-dynamic"],
+    ids=["missing", "corrupt", "unknown-arch", "bad-size", "old-opset", "bad-dynamic", "missing-data"],
 )
 def test_bad_input_is_one_line_and_writes_nothing(random_checkpoint, tmp_path, make_args, message):
     inputs = tmp_path / "inputs"
