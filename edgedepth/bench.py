@@ -21,7 +21,7 @@ import numpy as np
 from .artifacts import sha256, tool_versions
 from .backends import usable_backend
 from .errors import EdgeDepthError, RuntimeMissing
-from .metrics import METRIC_KEYS, depth_metrics, mean_metrics
+from .metrics import METRIC_KEYS
 
 DEMO_CHECKPOINT = Path("runs/demo/model.pt")
 DEMO_DATA = Path("runs/demo/data")
@@ -91,6 +91,7 @@ class Conditions:
 
 @dataclass
 class EvalImage:
+    sample: Any  # the diode.Sample it was loaded from
     name: str
     rgb: np.ndarray  # H×W×3 uint8 as loaded
     depth: np.ndarray  # ground truth at the model's input size
@@ -192,7 +193,7 @@ def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[Eval
     for sample in samples:
         rgb, depth, valid = load_sample(sample)
         name = f"{sample.domain}-{sample.scene}-{sample.scan}-{Path(sample.rgb).stem}"
-        images.append(EvalImage(name, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
+        images.append(EvalImage(sample, name, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
     return images
 
 
@@ -237,18 +238,24 @@ class ArtifactCache:
 
 def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: dict, threads: int, options: BenchOptions) -> None:
     from .data.transforms import preprocess
+    from .train import evaluate_predictor
 
     backend = usable_backend(row.backend, row.device)
     artifact = cache.artifact(backend, row.precision, row.device)
     row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
     size = tuple(meta["input_size"])
-    depth = meta["depth"]
     with PeakMemory(row.device) as memory:
         runner = backend.load(artifact, device=row.device, precision=row.precision, threads=threads,
                               **options.backend_options.get(row.backend, {}))
         with runner:
             row.settings = {"threads": threads, **getattr(runner, "settings", {})}
-            row.predictions = [runner.infer(preprocess(image.rgb, size))[0, 0] for image in images]
+            def predict(batch: np.ndarray) -> np.ndarray:
+                output = runner.infer(batch)
+                row.predictions.extend(output[:, 0])
+                return output
+
+            # the training engineer's scorer, so bench and `edgedepth evaluate` count accuracy the same way
+            row.metrics = evaluate_predictor(predict, [image.sample for image in images], size, meta["depth"], batch_size=1)
             for i in range(options.warmup):
                 runner.infer(preprocess(images[i % len(images)].rgb, size))
             model_s, e2e_s = [], []
@@ -259,10 +266,6 @@ def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: d
                 model_s.append(seconds)
     row.peak_memory_mb = memory.peak_mb
     row.latency_model, row.latency_e2e = Latency.of(model_s), Latency.of(e2e_s)
-    row.metrics = mean_metrics(
-        depth_metrics(pred, image.depth, image.valid, min_depth=depth["min_depth"], max_depth=depth["max_depth"])
-        for pred, image in zip(row.predictions, images)
-    )
 
 
 def add_deltas(row: Row, reference: Row) -> None:

@@ -19,6 +19,7 @@ from .fusion import INT8_PRECISIONS
 #: Anchor colours of the depth colormap (viridis-like: dark blue near, yellow far).
 COLORMAP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
 SCHEMA = "edgedepth-bench/1"
+WIDE = 160  # columns of the bench table when printed off a terminal
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -67,6 +68,8 @@ def print_table(report: Report, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
+    if not console.is_terminal:  # a log file or pipe has no width to respect; never crop a number there
+        console.width = max(console.width, WIDE)
     table = Table(title="edgedepth bench (Δ: against torch fp32; |Δd|: mean abs depth difference)",
                   caption=conditions_line(report), caption_justify="left", pad_edge=False)
     for column in COLUMNS:
