@@ -38,6 +38,58 @@ def synth(out, count, seed, size):
     click.echo(f"wrote {count} DIODE-format scans to {out}")
 
 
+@main.command()
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="DIODE-layout folder (root, split or scene).")
+@click.option("--arch", default="lraspp_mobilenet_v3_large", show_default=True,
+              help="Registered model: deeplabv3_resnet50, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large.")
+@click.option("--size", default="96x128", show_default=True, help="Model input size HxW (multiples of the arch's stride).")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--backbone-weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Local state-dict file for the backbone (nothing is downloaded).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint to write (the best epoch by validation loss).")
+def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, output):
+    """Train a depth network: Adam, ReduceLROnPlateau on validation loss, best epoch kept.
+
+    Validation uses held-back scenes of the training split (scene-level 90/10, deterministic); the folder's
+    val/ split stays untouched for `edgedepth evaluate`. Each epoch prints validation AbsRel, δ1 and RMSE.
+    """
+    from .data.transforms import parse_size
+    from .models import arch_spec
+    from .train import TrainConfig, train as run_training
+
+    arch_spec(arch)
+    config = TrainConfig(arch=arch, size=parse_size(size), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                         backbone_weights=str(backbone_weights) if backbone_weights else None)
+    meta = run_training(data, output, config, log=click.echo)
+    base = meta["baseline"]["metrics"]["abs_rel"]
+    click.echo(f"best epoch {meta['train']['best_epoch']}: val AbsRel {meta['metrics']['abs_rel']:.3f} "
+               f"(constant-median baseline {base:.3f}); checkpoint {output}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="DIODE-layout folder; its val/ split is scored when it has one, else every image.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON.")
+def evaluate(checkpoint, data, json_path):
+    """Score a checkpoint against ground truth beside the constant-median-depth baseline.
+
+    Metrics on valid pixels only, averaged per image then over images: MAE and RMSE in metres, AbsRel,
+    and δ1–δ3 (share of pixels within 1.25, 1.25², 1.25³ of the truth).
+    """
+    from .report import print_metrics, write_json
+    from .train import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data)
+    print_metrics(result)
+    if json_path:
+        write_json(result, json_path)
+
+
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -266,3 +318,20 @@ def capi_build(output, build_type, as_json):
         click.echo(json.dumps(built.as_dict(), indent=2))
     else:
         click.echo(f"built {built.library} (header {built.header}) and {built.example}")
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True,
+              help="Where data, checkpoint, ONNX files, engines and the bench report go.")
+@click.option("--fast", is_flag=True, help="A tiny run of the same steps (smoke test; numbers not meaningful).")
+def demo(workdir, fast):
+    """Run the whole path on synthetic DIODE-format data: nothing is downloaded.
+
+    \b
+    synthesise → train lraspp_mobilenet_v3_large → evaluate vs the median baseline → export (verified ONNX)
+    → quantize (Q/DQ INT8 within the accuracy budget) → build (OpenVINO, fusion report) → bench (CPU table)
+    About 10 minutes on 2 cores; `edgedepth bench` afterwards reuses its checkpoint and data.
+    """
+    from .demo import run_demo
+
+    run_demo(workdir, fast=fast)

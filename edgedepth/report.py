@@ -178,3 +178,20 @@ def print_fusion(fusion: dict[str, Any], artifact: str, console=None) -> None:
 
 def _num(value: float | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
+
+
+def print_metrics(result: dict[str, Any], console=None) -> None:
+    """`edgedepth evaluate`'s table: the model beside the constant-median-depth baseline, and their ratio."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .metrics import HIGHER_IS_BETTER, METRIC_KEYS
+
+    table = Table(title=f"{result['checkpoint']} on {result['images']} held-out images of {result['data']}")
+    for column in ("metric", "model", "median baseline", "model better by"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key in METRIC_KEYS:
+        model, base = result["model"][key], result["baseline"][key]
+        ratio = (model / base if key in HIGHER_IS_BETTER else base / model) if min(model, base) > 0 else float("nan")
+        table.add_row(key, f"{model:.4f}", f"{base:.4f}", f"{ratio:.2f}×")
+    (console or Console()).print(table)

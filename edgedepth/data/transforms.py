@@ -56,7 +56,7 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int])
     tensors = []
     for i, image in enumerate(images):
         image = check_rgb(image, f"image {i}")
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+        tensor = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images may be read-only
         tensors.append(resize_bilinear(tensor, size))
     batch = torch.cat(tensors) / 255.0
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -84,3 +84,33 @@ def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
     if a <= 0 or b <= 0:
         raise EdgeDepthError(f"size {text!r} must be positive")
     return (a, b) if order == "HxW" else (b, a)
+
+
+def augment(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rng: np.random.Generator,
+            size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training augmentation of one sample, before `preprocess`: horizontal flip, colour jitter, scale/crop.
+
+    rgb is uint8 at any size; depth and valid are at `size` and stay there. The crop (90–100 % of each side,
+    same normalised window on image and depth) zooms a little without rescaling depth: a mild focal-length
+    change that real cameras also show, small enough not to teach wrong scale.
+    """
+    if rng.random() < 0.5:
+        rgb, depth, valid = rgb[:, ::-1], depth[:, ::-1], valid[:, ::-1]
+    if rng.random() < 0.5:
+        scale = rng.uniform(0.9, 1.0)
+        top, left = rng.uniform(0, 1 - scale, 2)
+        rgb = _crop(rgb, top, left, scale)
+        depth = resize_nearest(_crop(depth, top, left, scale), size)
+        valid = resize_nearest(_crop(valid, top, left, scale), size)
+    pixels = rgb.astype(np.float32)
+    gain = rng.uniform(0.8, 1.2) * rng.uniform(0.9, 1.1, 3)  # brightness, then per-channel colour
+    mean = pixels.mean()
+    pixels = (pixels - mean) * rng.uniform(0.8, 1.2) + mean  # contrast
+    rgb = np.clip(pixels * gain, 0, 255).astype(np.uint8)
+    return rgb, np.ascontiguousarray(depth), np.ascontiguousarray(valid)
+
+
+def _crop(array: np.ndarray, top: float, left: float, scale: float) -> np.ndarray:
+    h, w = array.shape[:2]
+    r0, c0 = int(top * h), int(left * w)
+    return array[r0 : r0 + max(1, int(scale * h)), c0 : c0 + max(1, int(scale * w))]
