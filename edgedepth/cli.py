@@ -170,6 +170,7 @@ def quantize(onnx, data, output, target, samples, method, engine, keep_float, ke
     from .artifacts import read_sidecar
     from .calibration import CalibrationWarning
     from .quantize import Budget, quantize_onnx
+    from .quantize.summary import summary_lines
 
     budget = Budget.parse(accuracy_budget) if accuracy_budget else None
     with warnings.catch_warnings():
@@ -183,21 +184,8 @@ def quantize(onnx, data, output, target, samples, method, engine, keep_float, ke
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
-    kept = info["keep_float"]["all"]
-    click.echo(f"wrote {output} ({target} flavour: {info['flavour']['activations']} activations; {engine} {method}, "
-               f"{info['samples']} samples, manifest {info['calibration']['manifest']})")
-    click.echo(f"kept float: {len(kept)} layer(s)" + (f": {', '.join(kept[:6])}{' …' if len(kept) > 6 else ''}" if kept else ""))
-    evaluation = info["evaluation"]
-    if evaluation is None:
-        click.echo(f"deltas not measured: {info['evaluation_skipped']}")
-        return
-    f, q, d, ms = evaluation["float"], evaluation["int8"], evaluation["deltas"], evaluation["latency_ms"]
-    click.echo(f"held-out ({evaluation['held_out_samples']} images, OpenVINO): δ1 {f['delta1']:.4f} → {q['delta1']:.4f}, "
-               f"AbsRel {f['abs_rel']:.4f} → {q['abs_rel']:.4f}; charged: δ1 drop {d['delta1_drop']:.4f}, "
-               f"AbsRel +{d['abs_rel_increase']:.1%}; default budget (0.01, 5%) "
-               + ("met" if evaluation["meets_default_budget"] else "NOT met"))
-    click.echo(f"latency (median, batch 1, noisy shared CPU): float {ms['float']:.2f} ms → INT8 {ms['int8']:.2f} ms"
-               + (f" (before the budget search {ms['int8_before_budget']:.2f} ms)" if info["keep_float"]["budget"] else ""))
+    for line in summary_lines(str(output), info):
+        click.echo(line)
 
 
 @main.command()
