@@ -81,8 +81,10 @@ def export_model(demo: Demo) -> str:
     from .export import export_onnx
 
     export_onnx(demo.checkpoint, demo.onnx, data=demo.data)
-    parity = read_sidecar(demo.onnx)["parity"]
-    return f"{demo.onnx}: BatchNorm folded, parity vs PyTorch max |Δ| {parity['max_abs_err']:.2e} m"
+    info = read_sidecar(demo.onnx)
+    parity = info["parity"]
+    return (f"{demo.onnx}: {info['batchnorm_folded']} BatchNorm folded into conv; parity vs PyTorch on "
+            f"{parity['images']} images: max |Δ| {parity['max_abs_err']:.2e} m (tolerance {parity['atol']:.0e} m)")
 
 
 def quantize_model(demo: Demo) -> str:
