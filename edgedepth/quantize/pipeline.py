@@ -1,8 +1,8 @@
 """quantize_onnx: float ONNX from `edgedepth export` + DIODE data → Q/DQ INT8 ONNX + manifest + sidecar.
 
 Steps: check the source → pick the calibration set (seeded, stratified) → statistics (cached) → Q/DQ in
-the target's flavour → optionally keep float the layers slower in INT8 → optionally keep float the most
-sensitive layers until the accuracy budget holds → measure deltas and latency on held-out scenes through
+the target's flavour → optionally keep float the layers slower in INT8 → optionally keep float the layers
+nearest the output until the accuracy budget holds → measure deltas and latency on held-out scenes through
 OpenVINO → write the model atomically, then its calibration manifest and sidecar.
 """
 
@@ -137,7 +137,8 @@ class _Session:
             result = self._search(full_int8, keep, accuracy_budget, reference, current)
             record["keep_float"]["budget"] = result.kept
             record["budget"] = {"delta1_drop": accuracy_budget.delta1_drop,
-                                "abs_rel_increase": accuracy_budget.abs_rel_increase, "trials": result.trials}
+                                "abs_rel_increase": accuracy_budget.abs_rel_increase,
+                                "candidates": "quantized layers, output first", "trials": result.trials}
             keep = keep + result.kept
             if result.kept:
                 final = self.write(keep)
@@ -158,7 +159,7 @@ class _Session:
 
     def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict):
         candidates = [name for name in budget_search.quantized_layers(full_int8) if name not in keep]
-        ranking = budget_search.rank_by_sensitivity(self.source, full_int8, candidates, self.held_out.batches)
+        ranking = budget_search.output_first(self.source, candidates)
         with _progress("quantize: accuracy-budget search", None) as advance:
             def try_keeping(extra: list[str]) -> dict[str, float]:
                 advance(1)
