@@ -98,9 +98,12 @@ def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -
     if backbone_weights is not None:
         state = _torch_load(backbone_weights, "backbone weights")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
-        missing, unexpected = model.net.backbone.load_state_dict(state, strict=False)
-        if len(missing) == len(model.net.backbone.state_dict()):
+        if not isinstance(state, dict) or not set(state) & set(model.net.backbone.state_dict()):
             raise EdgeDepthError(f"backbone weights {backbone_weights} match no layer of {arch}'s backbone")
+        try:
+            model.net.backbone.load_state_dict(state, strict=False)
+        except RuntimeError:
+            raise EdgeDepthError(f"backbone weights {backbone_weights} have tensors of other shapes than {arch}'s backbone")
     return model
 
 
