@@ -116,6 +116,9 @@ class BenchOptions:
     calibration_samples: int = 128
     engines: Path = Path("engines")
     backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {"openvino": {"streams": 1}}
+    #: ONNX already made for this checkpoint, used instead of exporting/quantizing: "fp32" → float ONNX,
+    #: a quantize target ("openvino", "onnxruntime", "tensorrt") → its Q/DQ INT8 ONNX.
+    onnx_sources: dict[str, Path] = field(default_factory=dict)
 
 
 def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
@@ -198,7 +201,9 @@ def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[Eval
 
 
 class ArtifactCache:
-    """Exports, quantizes and builds on demand under `engines/<key>/`; a finished artifact has its sidecar."""
+    """Exports, quantizes and builds on demand under `engines/<checkpoint hash>/`; a finished artifact has its
+    sidecar. A built engine's folder is named after the hash of the ONNX it came from, so a new source never
+    reuses a stale engine."""
 
     def __init__(self, checkpoint: Path, data: Path, options: BenchOptions):
         self.checkpoint, self.data, self.options = checkpoint, data, options
@@ -210,6 +215,9 @@ class ArtifactCache:
     def onnx(self, precision: str, target: str) -> Path:
         from .export import export_onnx
 
+        given = self.options.onnx_sources.get(target if precision == "int8" else "fp32")
+        if given is not None:
+            return Path(given)
         float_onnx = self.folder / "model.onnx"
         if not _finished(float_onnx):
             export_onnx(self.checkpoint, float_onnx, data=self.data)
@@ -227,8 +235,10 @@ class ArtifactCache:
         if backend.NAME == "torch":
             return self.checkpoint
         source = self.onnx(precision, backend.NAME)
-        suffix = (f"-{self.calibration_key}" if precision == "int8" else "") + (f"-{device}" if device != "cpu" else "")
-        out_dir = self.folder / f"{backend.NAME}-{precision}{suffix}"
+        if not source.is_file():
+            raise EdgeDepthError(f"ONNX {source} not found; export or quantize it again")
+        on_device = "" if device == "cpu" else f"-{device}"
+        out_dir = self.folder / f"{backend.NAME}-{precision}-{sha256(source)[:12]}{on_device}"
         cached = [p for p in out_dir.glob("*") if _finished(p)] if out_dir.is_dir() else []
         if cached:
             return cached[0]

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from edgedepth.bench import PLANS, BenchOptions, run_bench
 from edgedepth.cli import main
 from edgedepth.metrics import METRIC_KEYS
+from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
 
 LATENCY_KEYS = {"median_ms", "p90_ms", "p99_ms", "fps", "runs"}
 ROW_KEYS = {"backend", "precision", "device", "status", "reason", "artifact", "artifact_mb", "settings",
@@ -115,3 +116,13 @@ def test_bad_invocations_are_one_line(args, message, random_checkpoint):
     result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), *args])
     assert result.exit_code == 1 and message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_given_onnx_are_used_instead_of_exporting(random_checkpoint, synthetic_root, float_onnx, int8_onnx, tmp_path):
+    from edgedepth.artifacts import read_sidecar
+
+    options = BenchOptions(backends=("openvino",), warmup=0, runs=1, images=1, engines=tmp_path,
+                           onnx_sources={"fp32": float_onnx, "openvino": int8_onnx})
+    report = run_bench(random_checkpoint, synthetic_root, options)
+    assert [read_sidecar(r.artifact)["source_onnx"] for r in report.rows] == [str(float_onnx), str(int8_onnx)]
+    assert not list(tmp_path.rglob("model.onnx"))  # nothing exported
