@@ -1,0 +1,76 @@
+"""Bad input to the foundation commands: one clear line, a non-zero exit, no traceback, nothing half-written."""
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedepth.cli import main
+from edgedepth.models import create_model, save_checkpoint
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (AttributeError, TypeError, KeyError))
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture
+def broken_data(tmp_path, synthetic_root):
+    """A copy of two synthetic scenes (enough to train on); each test damages the first image."""
+    scenes = sorted((synthetic_root / "train" / "indoors").iterdir())[:2]
+    for scene in scenes:
+        shutil.copytree(scene, tmp_path / "data" / "train" / "indoors" / scene.name)
+    return tmp_path / "data", sorted((tmp_path / "data").rglob("*.png"))[0]
+
+
+def test_missing_folder(tmp_path):
+    assert "not found" in run("train", "--data", tmp_path / "nope", "-o", tmp_path / "m.pt")
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert "no DIODE sample" in run("train", "--data", tmp_path / "empty", "-o", tmp_path / "m.pt")
+
+
+def test_image_without_depth(broken_data, tmp_path):
+    data, png = broken_data
+    png.with_name(png.stem + "_depth.npy").unlink()
+    line = run("train", "--data", data, "-o", tmp_path / "m.pt")
+    assert png.name in line and "no depth file" in line
+
+
+def test_corrupt_npy(broken_data, tmp_path):
+    data, png = broken_data
+    png.with_name(png.stem + "_depth.npy").write_bytes(b"garbage")
+    line = run("train", "--data", data, "--size", "64x64", "-o", tmp_path / "m.pt")
+    assert png.stem in line and "corrupt" in line
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_unknown_arch(synthetic_root, tmp_path):
+    assert "unknown arch 'nope'" in run("train", "--data", synthetic_root, "--arch", "nope", "-o", tmp_path / "m.pt")
+
+
+def test_size_the_arch_cannot_tile(synthetic_root, tmp_path):
+    assert "multiples of 16" in run("train", "--data", synthetic_root, "--size", "60x64", "-o", tmp_path / "m.pt")
+
+
+def test_checkpoint_of_another_arch(synthetic_root, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", create_model("lraspp_mobilenet_v3_large"),
+                           {"arch": "deeplabv3_resnet50", "input_size": (64, 64)})
+    assert "do not fit arch 'deeplabv3_resnet50'" in run("evaluate", path, "--data", synthetic_root)
+
+
+def test_corrupt_checkpoint(synthetic_root, tmp_path):
+    (tmp_path / "m.pt").write_bytes(np.arange(100, dtype=np.uint8).tobytes())
+    assert "corrupt" in run("evaluate", tmp_path / "m.pt", "--data", synthetic_root)
+
+
+def test_bad_synth_size(tmp_path):
+    assert "WxH" in run("synth", tmp_path / "out", "--size", "big")
+    assert not (tmp_path / "out").exists()
