@@ -25,7 +25,7 @@ from . import budget as budget_search
 from .evaluate import Budget, HeldOut, latency_ms
 from .flavours import FLAVOURS, Flavour
 from .nncf_engine import NncfQuantizer
-from .ort_engine import COMPUTE_OPS, METHODS, OrtQuantizer
+from .ort_engine import COMPUTE_OPS, OrtQuantizer
 from .speed import slow_int8_layers
 
 PRODUCER = "edgedepth-quantize"
