@@ -183,11 +183,16 @@ def machine_lines() -> list[str]:
 
 
 def write_results(results: list, args: argparse.Namespace) -> None:
-    lines = ["# CPU benchmark results", "", f"Made by `python benchmarks/bench_cpu.py{' --quick' if args.quick else ''}` "
+    command = " ".join(["python benchmarks/bench_cpu.py", *sys.argv[1:]])
+    lines = ["# CPU benchmark results", "", f"Made by `{command}` "
              "(see its docstring). Latency is model-only, batch 1, after warm-up; E2E adds preprocessing. "
-             "Deltas are against the PyTorch FP32 row of the same table.", "", "## Machine", "", *machine_lines(), ""]
+             "Deltas are against the PyTorch FP32 row of the same table. Timings from a machine shared with other "
+             "work are indicative only: rerun on a quiet machine before quoting them.", "", "## Machine", "", *machine_lines(), ""]
     for arch, report, crosscheck in results:
-        lines += [f"## {arch}", "", to_markdown(report), "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
+        trained = arch in args.checkpoint
+        origin = "trained" if trained else ("seeded random init: the absolute accuracy columns mean nothing, "
+                                            "the deltas still measure what INT8 changed")
+        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.checkpoint}` ({origin}).", "", to_markdown(report), "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
     args.output.write_text("\n".join(lines))
 
 

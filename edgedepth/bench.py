@@ -195,8 +195,7 @@ def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[Eval
     images = []
     for sample in samples:
         rgb, depth, valid = load_sample(sample)
-        name = f"{sample.domain}-{sample.scene}-{sample.scan}-{Path(sample.rgb).stem}"
-        images.append(EvalImage(sample, name, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
+        images.append(EvalImage(sample, Path(sample.rgb).stem, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
     return images
 
 
