@@ -318,3 +318,22 @@ def test_no_valid_sample_fails(synthetic_root):
     pool, _ = load_split(synthetic_root)
     with pytest.warns(CalibrationWarning):
         assert len(CalibrationSet.pick(pool[:2], 4, (64, 64))) == 2
+
+
+@pytest.mark.slow
+def test_reference_model_at_full_size_quantizes_for_tensorrt_with_entropy(synthetic_root, tmp_path):
+    """deeplabv3_resnet50 at 512²: entropy calibration (one sample per pass keeps it near 2.4 GB), TensorRT form."""
+    import torch
+
+    from edgedepth.export import export_onnx
+    from edgedepth.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "r50.pt", create_model("deeplabv3_resnet50"),
+                                 {"arch": "deeplabv3_resnet50", "input_size": (512, 512)})
+    output = quantize_onnx(export_onnx(checkpoint, tmp_path / "r50.onnx"), synthetic_root, tmp_path / "r50.int8.onnx",
+                           target="tensorrt", samples=4, method="entropy")
+    activations, weights = zero_points_and_weights(output)
+    assert activations and all(zp.dtype == np.int8 and not zp.any() for zp in activations)
+    assert weights and all(scale.shape == (n,) for scale, _, _, n in weights)
+    assert read_sidecar(output)["evaluation"]["held_out_samples"] > 0
