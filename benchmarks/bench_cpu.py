@@ -174,10 +174,11 @@ def target_lines(arch: str, report: Report, crosscheck: dict) -> list[str]:
 
 
 def machine_lines() -> list[str]:
-    memory = next((line.split(":")[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+    memory = next((f"{int(line.split()[1]) / 2**20:.1f} GiB" for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "?") if Path("/proc/meminfo").exists() else "?"
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = [name for name in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f" {name}" in flags]
+    # VNNI speeds INT8; with avx512_bf16 OpenVINO would run "FP32" in bf16 unless pinned to f32 (bench pins it)
+    isa = [name for name in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f" {name}" in flags]
     return [f"- CPU: {processor_name()}, {os.cpu_count()} logical cores, ISA: {', '.join(isa) or '?'}",
             f"- Memory: {memory}; OS: {platform.platform()}; Python {platform.python_version()}"]
 
