@@ -1,6 +1,6 @@
 """Which Q/DQ form each runtime accepts and runs fastest: one Flavour per `--target`.
 
-ONNX Runtime (CPU provider, 2 threads, 1.32, same conditions as below) at 256²:
+ONNX Runtime 1.32 (CPU provider, 2 threads, batch 1, best of 5 rounds of 20-run medians) at 256²:
     lraspp_mobilenet_v3_large           fp32 12.5 ms   uint8-asym 8.2 ms    int8-sym 12.5 ms
     deeplabv3_mobilenet_v3_large        fp32 35.5 ms   uint8-asym 24.0 ms   int8-sym 62.2 ms
 OpenVINO runs both forms; measured here (AMD Zen 3, AVX2, no VNNI, 2 threads, OpenVINO 2026.4, batch 1,
