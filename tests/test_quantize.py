@@ -67,18 +67,32 @@ def quantized(float_model, synthetic_root, tmp_path_factory):
 
 
 def zero_points_and_weights(path):
-    """(activation zero points, weight-dequantize (scale, axis, out_channels)) of a Q/DQ model."""
+    """(activation zero points, per conv weight (scale, zero point, axis, out channels)) of a Q/DQ model."""
     model = onnx.load(path)
     constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    conv_weights = {node.input[1]: node for node in model.graph.node if node.op_type == "Conv"}
-    activations, weights = [], []
-    for node in model.graph.node:
-        if node.op_type == "QuantizeLinear":
-            activations.append(constants[node.input[2]])
-        elif node.op_type == "DequantizeLinear" and node.output[0] in conv_weights and node.input[0] in constants:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            weights.append((constants[node.input[1]], constants[node.input[2]], axis, constants[node.input[0]].shape[0]))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    weight_quantizers = set()
+    weights = []
+    for conv in (node for node in model.graph.node if node.op_type == "Conv"):
+        dequantize = producer.get(conv.input[1])
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            continue
+        stored = dequantize.input[0]
+        if stored in producer:  # float initializer → QuantizeLinear → DequantizeLinear
+            weight_quantizers.add(producer[stored].name)
+            stored = producer[stored].input[0]
+        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1)
+        weights.append((constants[dequantize.input[1]], constants[dequantize.input[2]], axis, constants[stored].shape[0]))
+    activations = [constants[node.input[2]] for node in model.graph.node
+                   if node.op_type == "QuantizeLinear" and node.name not in weight_quantizers]
     return activations, weights
+
+
+def int32_dequantizers(path):
+    model = onnx.load(path)
+    constants = {init.name: init for init in model.graph.initializer}
+    return [node.name for node in model.graph.node if node.op_type == "DequantizeLinear"
+            and node.input[0] in constants and constants[node.input[0]].data_type == onnx.TensorProto.INT32]
 
 
 def test_tensorrt_flavour_is_symmetric_int8_with_per_channel_weights(quantized):
@@ -89,6 +103,7 @@ def test_tensorrt_flavour_is_symmetric_int8_with_per_channel_weights(quantized):
     for scale, zero_point, axis, out_channels in weights:
         assert zero_point.dtype == np.int8 and not zero_point.any()
         assert axis == 0 and scale.shape == (out_channels,)
+    assert not int32_dequantizers(quantized("tensorrt")), "TensorRT cannot parse an INT32 (bias) DequantizeLinear"
 
 
 def test_onnxruntime_flavour_has_uint8_activations_and_int8_per_channel_weights(quantized):
@@ -96,6 +111,7 @@ def test_onnxruntime_flavour_has_uint8_activations_and_int8_per_channel_weights(
     assert activations and all(zero_point.dtype == np.uint8 for zero_point in activations)
     assert any(zero_point.any() for zero_point in activations), "UINT8 activations should be asymmetric"
     assert weights and all(zp.dtype == np.int8 and scale.shape == (n,) for scale, zp, _, n in weights)
+    assert int32_dequantizers(quantized("onnxruntime")), "ONNX Runtime's integer Conv wants the INT32 bias"
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])

@@ -22,12 +22,17 @@ class Flavour:
     signed_activations: bool  # INT8 (True) or UINT8 (False) activations
     symmetric_activations: bool  # every activation zero point 0
     why: str
+    #: TensorRT's ONNX parser refuses an INT32 DequantizeLinear (the bias form ONNX Runtime emits: NVIDIA/TensorRT
+    #: #3360, onnx/onnx-tensorrt #850), and its documented weight form is float weight → Q → DQ; ONNX Runtime
+    #: fuses Q/DQ Conv into its integer kernel only with the INT32 bias and INT8-stored weights.
+    tensorrt_weights: bool = False
 
     def describe(self) -> dict:
         return {
             "activations": ("int8" if self.signed_activations else "uint8")
             + (" symmetric" if self.symmetric_activations else " asymmetric"),
-            "weights": "int8 symmetric per-channel",
+            "weights": "int8 symmetric per-channel"
+            + (" (float initializer → Q → DQ), float bias" if self.tensorrt_weights else ", int32 bias"),
             "why": self.why,
         }
 
@@ -36,6 +41,7 @@ FLAVOURS: dict[str, Flavour] = {
     "tensorrt": Flavour(
         "tensorrt", True, True,
         "TensorRT explicit quantization accepts only INT8 Q/DQ with zero point 0",
+        tensorrt_weights=True,
     ),
     "onnxruntime": Flavour(
         "onnxruntime", False, False,

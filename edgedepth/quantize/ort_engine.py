@@ -88,7 +88,12 @@ class OrtQuantizer:
             activation_type=QuantType.QInt8 if flavour.signed_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=list(keep_float),
-            extra_options={"ActivationSymmetric": flavour.symmetric_activations, "WeightSymmetric": True},
+            extra_options={
+                "ActivationSymmetric": flavour.symmetric_activations,
+                "WeightSymmetric": True,
+                "AddQDQPairToWeight": flavour.tensorrt_weights,
+                "QuantizeBias": not flavour.tensorrt_weights,
+            },
         )
 
 
