@@ -23,8 +23,8 @@ class Flavour:
     symmetric_activations: bool  # every activation zero point 0
     why: str
     #: TensorRT's ONNX parser refuses an INT32 DequantizeLinear (the bias form ONNX Runtime emits: NVIDIA/TensorRT
-    #: #3360, onnx/onnx-tensorrt #850), and its documented weight form is float weight → Q → DQ; ONNX Runtime
-    #: fuses Q/DQ Conv into its integer kernel only with the INT32 bias and INT8-stored weights.
+    #: #3360, onnx/onnx-tensorrt #850), and its documented weight form is float weight → Q → DQ. The other
+    #: targets keep ONNX Runtime's default (INT8-stored weights, INT32 bias), the form its integer Conv fuses.
     tensorrt_weights: bool = False
 
     def describe(self) -> dict:
