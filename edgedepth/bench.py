@@ -1,7 +1,8 @@
 """The bench loop: every available backend × precision on the same images with the same preprocessing.
 
-From a checkpoint it exports, quantizes and builds whatever is missing (cached under `engines/<key>/`, the
-key hashing the checkpoint and calibration settings), then measures each row: latency after warm-up
+From a checkpoint it exports, quantizes and builds whatever is missing (cached under `engines/<checkpoint
+hash>/`; INT8 ONNX named by calibration settings, engines by the hash of their source ONNX), or takes ONNX
+already made (`BenchOptions.onnx_sources`), then measures each row: latency after warm-up
 (model-only and end-to-end), accuracy against ground truth on held-out images, deltas against the float
 PyTorch row, peak memory and artifact size. It returns a `Report` of dataclasses; report.py renders it.
 """
