@@ -126,3 +126,13 @@ def test_given_onnx_are_used_instead_of_exporting(random_checkpoint, synthetic_r
     report = run_bench(random_checkpoint, synthetic_root, options)
     assert [read_sidecar(r.artifact)["source_onnx"] for r in report.rows] == [str(float_onnx), str(int8_onnx)]
     assert not list(tmp_path.rglob("model.onnx"))  # nothing exported
+
+
+def test_bench_and_report_import_no_runtime():
+    """The runtimes load when a row needs them, so a machine without one can still bench the others."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edgedepth.bench, edgedepth.report, edgedepth.fusion; "
+            "print([m for m in ('openvino', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
