@@ -136,3 +136,21 @@ def test_bench_and_report_import_no_runtime():
     code = ("import sys, edgedepth.bench, edgedepth.report, edgedepth.fusion; "
             "print([m for m in ('openvino', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_artifact_for_another_size_gives_a_failed_row_not_a_crash(random_checkpoint, synthetic_root, tmp_path):
+    import torch
+
+    from edgedepth.artifacts import read_sidecar, write_sidecar
+    from edgedepth.models import load_checkpoint
+
+    model, meta = load_checkpoint(random_checkpoint)
+    other = tmp_path / "model-96.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 96, 96), other, input_names=["rgb"], output_names=["depth"],
+                      opset_version=17, dynamo=False)
+    write_sidecar(other, {"arch": meta["arch"], "input_size": [96, 96], "precision": "fp32"})
+    options = BenchOptions(backends=("torch", "openvino"), warmup=0, runs=1, images=1, engines=tmp_path,
+                           onnx_sources={"fp32": other, "openvino": other})
+    report = run_bench(random_checkpoint, synthetic_root, options)
+    assert [r.status for r in report.rows] == ["ok", "failed", "failed"]
+    assert "was built for 96x96" in report.rows[1].reason and read_sidecar(report.rows[1].artifact)["input_size"] == [96, 96]
