@@ -4,7 +4,8 @@ Indoor scans are rooms (floor, walls, ceiling) holding boxes and spheres; outdoo
 buildings and trees under a sky that is masked invalid, as in outdoor DIODE. RGB and depth come from the same
 ray hits (z-depth in metres), so they agree geometrically; surfaces carry procedural textures and Lambert
 shading, so a network has real monocular cues (texture gradients, occlusion, shading, horizon) to learn from.
-Each scene is scanned from a few nearby camera poses. Everything is drawn from one seed: same seed, same bytes.
+Each scene is scanned from a few nearby camera poses, all with one camera (fixed 60° field of view, near-level,
+tripod height) as DIODE was scanned with one instrument. Everything is drawn from one seed: same seed, same bytes.
 This is the project's embedded default data: nothing is ever downloaded.
 """
 
@@ -19,6 +20,8 @@ from PIL import Image
 
 from ..artifacts import atomic_path
 
+#: One camera for every scan, as DIODE's single scanner camera: fixed intrinsics, near-level, tripod height.
+FOV_DEG = 60.0
 MAX_OUTDOOR_DEPTH = 80.0  # beyond this an outdoor ray counts as "far": depth 0, mask 0 (as in DIODE)
 VAL_FRACTION = 0.15
 SCANS_PER_SCENE = 2
@@ -104,7 +107,7 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
 
 def _indoor(rng: np.random.Generator) -> list:
     """A room around the camera: (kind, args) primitives; the camera sits at x=0, z=0, height `cam_h`."""
-    cam_h = rng.uniform(1.2, 1.7)
+    cam_h = rng.uniform(1.4, 1.6)
     width, depth, height = rng.uniform(3.5, 8), rng.uniform(4, 12), rng.uniform(2.4, 3.5)
     floor_y, ceil_y = -cam_h, height - cam_h
     prims = [
@@ -126,7 +129,7 @@ def _indoor(rng: np.random.Generator) -> list:
 
 
 def _outdoor(rng: np.random.Generator) -> list:
-    cam_h = rng.uniform(1.4, 2.0)
+    cam_h = rng.uniform(1.5, 1.7)
     ground_y = -cam_h
     prims = [("plane", (1, ground_y, (0, 1, 0), rng.uniform([0.25, 0.3, 0.15], [0.5, 0.55, 0.35]), 3, 0.7))]
     for _ in range(rng.integers(3, 8)):
@@ -154,8 +157,7 @@ def render(domain: str, size: tuple[int, int], scene_seed: int, view: int) -> tu
     light = scene_rng.normal(size=3) + np.array([0.3, 2.0, -0.8])
     light /= np.linalg.norm(light)
     view_rng = np.random.default_rng([scene_seed, view])
-    fov = view_rng.uniform(55, 70)
-    d = _rays(size, fov, pitch=view_rng.uniform(-0.15, 0.1), yaw=view_rng.uniform(-0.35, 0.35))
+    d = _rays(size, FOV_DEG, pitch=view_rng.uniform(-0.05, 0.05), yaw=view_rng.uniform(-0.35, 0.35))
     o = np.array([view_rng.uniform(-0.4, 0.4), 0.0, view_rng.uniform(0, 0.8)])
     hit = _Hit.empty(len(d))
     for kind, args in prims:
