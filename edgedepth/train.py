@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -46,9 +45,11 @@ class _Loaded:
             self.items.append((rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
         self.size = size
 
-    def batches(self, batch_size: int, rng: np.random.Generator | None = None):
-        """(x N×3×H×W, depth N×1×H×W, valid N×1×H×W) tensors; shuffled and augmented when `rng` is given."""
-        order = rng.permutation(len(self.items)) if rng is not None else np.arange(len(self.items))
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None, order: Sequence[int] | None = None):
+        """(x N×3×H×W, depth N×1×H×W, valid N×1×H×W) tensors over `order` (default: all, in path order);
+        shuffled and augmented when `rng` is given."""
+        if order is None:
+            order = rng.permutation(len(self.items)) if rng is not None else np.arange(len(self.items))
         for start in range(0, len(order), batch_size):
             rgbs, depths, valids = [], [], []
             for i in order[start : start + batch_size]:
@@ -157,10 +158,9 @@ def _recompute_batchnorm(model: torch.nn.Module, train_set: _Loaded, images: int
         layer.reset_running_stats()
         layer.momentum = None  # cumulative average over the batches below
     model.train()
-    subset = _Loaded.__new__(_Loaded)  # evenly spaced: the items are in path order, indoors before outdoor
-    picks = np.linspace(0, len(train_set.items) - 1, min(images, len(train_set.items))).round().astype(int)
-    subset.items, subset.size = [train_set.items[i] for i in picks], train_set.size
-    for x, _, _ in subset.batches(32):
+    # evenly spaced: the items are in path order, indoors before outdoor
+    spread = np.unique(np.linspace(0, len(train_set.items) - 1, min(images, len(train_set.items))).round().astype(int))
+    for x, _, _ in train_set.batches(32, order=spread):
         model(x)
     for layer, momentum in zip(layers, momenta):
         layer.momentum = momentum
