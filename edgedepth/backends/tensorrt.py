@@ -1,0 +1,293 @@
+"""TensorRT 11 on an NVIDIA GPU: a strongly typed engine parsed from ONNX.
+
+TensorRT 11 removed the precision builder flags and the INT8 calibrators: every layer runs in the type the
+ONNX gives it. So INT8 comes from the project's Q/DQ ONNX (`edgedepth quantize --target tensorrt`), FP16 from
+converting the float ONNX first (`edgedepth.fp16`), FP32 from the float ONNX as it is. The timing cache lives
+next to the engine and is reused by later builds. An engine only runs on the GPU model and TensorRT version it
+was built with; its sidecar records both and `load` refuses a mismatch before TensorRT fails obscurely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts import atomic_path, read_sidecar, sha256, write_sidecar
+from ..errors import EdgeDepthError, RuntimeMissing
+from ..fusion import Layer, fusion_report
+from . import Runner, input_size_of, model_meta
+
+NAME = "tensorrt"
+MIN_MAJOR = 11
+ENGINE_NAME = "model.engine"
+TIMING_CACHE_NAME = "timing.cache"
+#: Largest batch of the optimization profile when the ONNX has a dynamic batch axis.
+DEFAULT_MAX_BATCH = 8
+#: Words of the inspector's "Format/Datatype" strings → the precision names of the fusion report.
+DATATYPE_WORDS = (("int8", "int8"), ("fp8", "fp8"), ("int4", "int4"), ("bf16", "bf16"), ("half", "fp16"),
+                  ("fp16", "fp16"), ("float", "fp32"), ("fp32", "fp32"), ("int32", "int32"))
+
+
+def available() -> bool:
+    return not unavailable_reason()
+
+
+def unavailable_reason(device: str = "cuda") -> str:
+    if device != "cuda":
+        return "TensorRT runs on NVIDIA GPUs only; use --device cuda"
+    try:
+        import tensorrt as trt
+    except ImportError:
+        return "tensorrt is not installed (pip install 'edgedepth[tensorrt]'; needs an NVIDIA GPU and driver)"
+    major = int(str(trt.__version__).split(".")[0])
+    if major < MIN_MAJOR:
+        return f"TensorRT {trt.__version__} found; edgedepth needs TensorRT {MIN_MAJOR}+ (strongly typed networks)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to torch (torch.cuda.is_available() is False)"
+    return ""
+
+
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
+    """Build `<out_dir>/model.engine` (+ sidecar, + timing cache) for the GPU of this machine.
+
+    options: precision ("fp32", "fp16", "int8"; default: int8 for a Q/DQ ONNX, else fp32), keep_float (ONNX
+    node names that stay float32 in an FP16 build), max_batch (dynamic batch axis), workspace_mb."""
+    import tensorrt as trt
+
+    options = options or {}
+    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    if not onnx_path.is_file():
+        raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
+    reason = unavailable_reason("cuda")
+    if reason:
+        raise RuntimeMissing(f"cannot build a TensorRT engine here: {reason}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    precision = build_precision(onnx_path, options.get("precision"))
+    parsed = onnx_path
+    if precision == "fp16":
+        from ..fp16 import convert_to_fp16
+
+        parsed = convert_to_fp16(onnx_path, out_dir / "model.fp16.onnx", keep_float=tuple(options.get("keep_float") or ()))
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(parsed)):
+        errors = "; ".join(str(parser.get_error(i).desc()) for i in range(parser.num_errors))
+        raise EdgeDepthError(f"TensorRT cannot parse {parsed} ({errors[:200]}); re-export it with `edgedepth export`")
+    config = builder.create_builder_config()
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if options.get("workspace_mb"):
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options["workspace_mb"]) << 20)
+    cache_path = out_dir / TIMING_CACHE_NAME
+    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    source = read_sidecar(onnx_path, required=False)
+    profile_shapes = add_profile(builder, network, config, source, int(options.get("max_batch") or DEFAULT_MAX_BATCH))
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EdgeDepthError(f"TensorRT could not build an engine from {parsed}; run with TensorRT's verbose log to see why")
+    engine_path = out_dir / ENGINE_NAME
+    engine_path.with_name(ENGINE_NAME + ".json").unlink(missing_ok=True)  # an old sidecar must not vouch for a new engine
+    with atomic_path(cache_path) as tmp:
+        tmp.write_bytes(memoryview(config.get_timing_cache().serialize()))
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(memoryview(serialized))
+    report = fusion_report(parsed, layer_rows(_engine_information(engine_path)), NAME)
+    write_sidecar(engine_path, {
+        **model_meta(source),
+        **current_target(),
+        "backend": NAME,
+        "precision": precision,
+        "strongly_typed": True,
+        "dynamic": source.get("dynamic", "none"),
+        "profile": profile_shapes,
+        "keep_float": sorted(options.get("keep_float") or ()),
+        "source_onnx": str(onnx_path),
+        "source_onnx_sha256": sha256(onnx_path),
+        "parsed_onnx": str(parsed),
+        "timing_cache": str(cache_path),
+        "fusion": report.__dict__,
+    })
+    return engine_path
+
+
+def build_precision(onnx_path: Path, requested: str | None) -> str:
+    """The precision an engine from this ONNX will have; refuses a request the ONNX cannot give."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    quantized = any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node)
+    if requested in (None, "int8" if quantized else "fp32"):
+        return "int8" if quantized else "fp32"
+    if quantized:
+        raise EdgeDepthError(f"{onnx_path} is a Q/DQ INT8 model and builds only as int8; pass the float ONNX for {requested}")
+    if requested == "int8":
+        raise EdgeDepthError(f"{onnx_path} has no Q/DQ nodes; make one with `edgedepth quantize --target tensorrt`")
+    if requested != "fp16":
+        raise EdgeDepthError(f"unknown precision {requested!r} for tensorrt; choose fp32, fp16 or int8")
+    return "fp16"
+
+
+def add_profile(builder, network, config, source: dict, max_batch: int) -> dict | None:
+    """An optimization profile for the dynamic axes of the input, if any: batch 1..max_batch, H and W from
+    half to twice the exported size (optimum at it). Returns {input: {min, opt, max}} or None when static."""
+    tensor = network.get_input(0)
+    shape = tuple(tensor.shape)
+    if all(d > 0 for d in shape):
+        return None
+    h, w = source.get("input_size") or (None, None)
+    ranges = []  # (min, opt, max) per axis
+    for axis, dim in enumerate(shape):
+        if dim > 0:
+            ranges.append((dim, dim, dim))
+        elif axis == 0:
+            ranges.append((1, 1, max_batch))
+        elif axis in (2, 3) and (h, w)[axis - 2]:
+            size = int((h, w)[axis - 2])
+            ranges.append((max(32, size // 2), size, size * 2))
+        else:
+            raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic and the ONNX sidecar gives no size for it; re-export with --size")
+    low, opt, high = (list(column) for column in zip(*ranges))
+    profile = builder.create_optimization_profile()
+    profile.set_shape(tensor.name, tuple(low), tuple(opt), tuple(high))
+    config.add_optimization_profile(profile)
+    return {tensor.name: {"min": low, "opt": opt, "max": high}}
+
+
+def current_target() -> dict:
+    """What an engine built now is tied to: GPU name, compute capability, TensorRT version."""
+    import tensorrt as trt
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}", "tensorrt_version": str(trt.__version__)}
+
+
+def check_engine_target(engine_path: Path, sidecar: dict, target: dict) -> None:
+    """Refuse an engine built for another GPU or TensorRT version, naming both."""
+    if not sidecar.get("tensorrt_version") or not sidecar.get("compute_capability"):
+        raise EdgeDepthError(f"{engine_path} sidecar does not say which GPU and TensorRT built it; rebuild with `edgedepth build --backend tensorrt`")
+    for key, what in (("tensorrt_version", "TensorRT"), ("compute_capability", "compute capability"), ("gpu", "GPU")):
+        if str(sidecar.get(key)) != str(target[key]):
+            raise EdgeDepthError(
+                f"{engine_path} was built for {what} {sidecar.get(key)} but this machine has {target[key]}; "
+                "rebuild it here with `edgedepth build --backend tensorrt`"
+            )
+
+
+def layer_precisions(engine_path: str | os.PathLike) -> list[dict]:
+    """Every engine layer with the precision it executes in (from the engine inspector), for the fusion report."""
+    return [layer.__dict__ for layer in layer_rows(_engine_information(Path(engine_path)))]
+
+
+def layer_rows(information: dict) -> list[Layer]:
+    """Layers of the inspector's DETAILED JSON: name, type, precision of its first input, ONNX nodes it came from."""
+    layers = []
+    for entry in information.get("Layers", []):
+        if isinstance(entry, str):
+            raise EdgeDepthError("the engine was built without detailed profiling; rebuild it with `edgedepth build --backend tensorrt`")
+        origins = re.findall(r"ONNX Layer: ([^\]\x1e]+)", str(entry.get("Metadata", "")))
+        originals = [o.strip() for o in origins] or [n.strip() for n in str(entry.get("Name", "")).split(" + ")]
+        tensors = entry.get("Inputs") or entry.get("Outputs") or [{}]
+        layers.append(Layer(str(entry.get("Name", "")), str(entry.get("LayerType", "?")),
+                            datatype_precision(str(tensors[0].get("Format/Datatype", ""))), originals))
+    return layers
+
+
+def datatype_precision(text: str) -> str:
+    """'Four wide channel vectorized row major Int8 format' → 'int8'; unknown → '?'."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return next((name for word, name in DATATYPE_WORDS if word in words), "?")
+
+
+def _engine_information(engine_path: Path) -> dict:
+    import tensorrt as trt
+
+    engine = _deserialize(engine_path)
+    inspector = engine.create_engine_inspector()
+    return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+
+
+def _deserialize(engine_path: Path):
+    import tensorrt as trt
+
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
+    if engine is None:
+        raise EdgeDepthError(f"TensorRT cannot load {engine_path}; rebuild it here with `edgedepth build --backend tensorrt`")
+    return engine
+
+
+def load(artifact: str | os.PathLike, device: str = "cuda", warmup: int = 3, **options) -> "TensorRTRunner":
+    reason = unavailable_reason(device)
+    if reason:
+        raise RuntimeMissing(f"cannot run TensorRT on {device}: {reason}")
+    engine_path = Path(artifact)
+    if engine_path.is_dir():
+        engine_path = engine_path / ENGINE_NAME
+    if not engine_path.is_file():
+        raise EdgeDepthError(f"TensorRT engine {engine_path} not found; build it with `edgedepth build --backend tensorrt`")
+    sidecar = read_sidecar(engine_path)
+    check_engine_target(engine_path, sidecar, current_target())
+    return TensorRTRunner(engine_path, sidecar, warmup)
+
+
+class TensorRTRunner(Runner):
+    """Device buffers are torch CUDA tensors; inference is `execute_async_v3` on a private stream."""
+
+    def __init__(self, engine_path: Path, sidecar: dict, warmup: int):
+        import tensorrt as trt
+        import torch
+
+        self.engine = _deserialize(engine_path)
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self.name, self.device, self.precision = NAME, "cuda", sidecar.get("precision", "fp32")
+        self.input_size = input_size_of(sidecar)
+        h, w = self.input_size or sidecar.get("input_size")
+        for _ in range(warmup):
+            self._infer(np.zeros((1, 3, h, w), np.float32))
+
+    def _enqueue(self, batch: np.ndarray):
+        """Copy in, launch on the stream; returns the output tensor (not yet synchronized)."""
+        import torch
+
+        with torch.cuda.stream(self.stream):
+            source = torch.from_numpy(batch).pin_memory().to("cuda", non_blocking=True)
+            self.context.set_input_shape(self.input_name, tuple(batch.shape))
+            output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32, device="cuda")
+            self.context.set_tensor_address(self.input_name, source.data_ptr())
+            self.context.set_tensor_address(self.output_name, output.data_ptr())
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(self.stream)
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise EdgeDepthError("TensorRT failed to enqueue the engine; check the input shape against the engine's profile")
+            end.record(self.stream)
+        return source, output, start, end
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.timed_infer_checked(batch)[0]
+
+    def timed_infer(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """Model time from CUDA events around `execute_async_v3` (the host clock would time the launch)."""
+        return self.timed_infer_checked(self.check_batch(batch))
+
+    def timed_infer_checked(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        _source, output, start, end = self._enqueue(batch)
+        self.stream.synchronize()
+        return output.cpu().numpy(), start.elapsed_time(end) / 1000.0
+
+    def close(self) -> None:
+        self.context = self.engine = self.stream = None

@@ -1,0 +1,47 @@
+"""Float ONNX → FP16 ONNX, the input of a strongly typed TensorRT FP16 engine.
+
+TensorRT 11 removed BuilderFlag.FP16: a strongly typed network runs each layer in the type the ONNX gives it,
+so FP16 has to be in the graph before parsing. The conversion is ONNX Runtime's maintained float16 converter
+(shipped with onnxruntime, no extra dependency, no onnx downgrade). Inputs and outputs stay float32 so callers
+feed and read the same arrays as for the FP32 model; nodes named in `keep_float` stay float32 (Casts around
+them), for layers whose range or precision FP16 cannot hold.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .artifacts import atomic_path, read_sidecar, sha256, write_sidecar
+from .backends import model_meta
+from .errors import EdgeDepthError
+
+
+def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, keep_float: tuple[str, ...] = ()) -> Path:
+    """Write an FP16 copy of the float ONNX at `onnx_path` to `output` (+ sidecar); returns `output`."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx_path, output = Path(onnx_path), Path(output)
+    if not onnx_path.is_file():
+        raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
+    model = onnx.load(str(onnx_path))
+    ops = {node.op_type for node in model.graph.node}
+    if ops & {"QuantizeLinear", "DequantizeLinear"}:
+        raise EdgeDepthError(f"{onnx_path} is a Q/DQ INT8 model; FP16 conversion needs the float ONNX from `edgedepth export`")
+    names = {node.name for node in model.graph.node}
+    unknown = sorted(set(keep_float) - names)
+    if unknown:
+        raise EdgeDepthError(f"keep-float layers not in {onnx_path.name}: {', '.join(unknown)}; use ONNX node names")
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=list(keep_float))
+    with atomic_path(output) as tmp:
+        onnx.save(converted, str(tmp))
+    write_sidecar(output, {
+        **model_meta(read_sidecar(onnx_path, required=False)),
+        "precision": "fp16",
+        "converter": "onnxruntime.transformers.float16 (keep_io_types=True)",
+        "keep_float": sorted(keep_float),
+        "source_onnx": str(onnx_path),
+        "source_onnx_sha256": sha256(onnx_path),
+    })
+    return output
