@@ -214,7 +214,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, json_path):
     from .backends import usable_backend
     from .report import print_fusion, write_json
 
-    module = usable_backend(backend)
+    module = usable_backend(backend, "cuda" if backend == "tensorrt" else "cpu")  # TensorRT builds on the GPU
     options = {"threads": threads, "streams": streams, "hint": hint, "precision": precision}
     artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
     fusion = read_sidecar(artifact)["fusion"]
