@@ -1,0 +1,202 @@
+"""The TensorRT backend without a GPU: refusals, engine-target checks, inspector parsing, the TensorRT 11 API.
+
+Where the build logic is exercised, a recording stand-in for the `tensorrt` module checks what the code asks
+TensorRT for (a strongly typed network, no precision flags, the timing cache reused); it produces no numbers.
+"""
+
+import ast
+import json
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import onnx
+import pytest
+from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
+
+import edgedepth.backends.tensorrt as trt_backend
+from edgedepth.artifacts import read_sidecar, write_sidecar
+from edgedepth.errors import EdgeDepthError, RuntimeMissing
+
+TARGET = {"gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "tensorrt_version": "11.0.0"}
+#: Builder/config API that TensorRT 11 removed (implicit precision flags, calibrators, old build/enqueue calls).
+REMOVED_API = {"FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "IInt8EntropyCalibrator",
+               "IInt8MinMaxCalibrator", "IInt8LegacyCalibrator", "IInt8Calibrator", "execute_async_v2", "execute_v2",
+               "build_engine", "max_workspace_size", "EXPLICIT_BATCH", "get_binding_index", "max_batch_size"}
+
+
+def test_source_uses_no_api_removed_in_tensorrt_11():
+    tree = ast.parse(Path(trt_backend.__file__).read_text())
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not used & REMOVED_API
+    assert "STRONGLY_TYPED" in used and "execute_async_v3" in used and "build_serialized_network" in used
+
+
+def test_missing_tensorrt_gives_a_clear_reason(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt → ImportError
+    assert "tensorrt is not installed" in trt_backend.unavailable_reason()
+    assert not trt_backend.available()
+    with pytest.raises(RuntimeMissing, match="tensorrt is not installed"):
+        trt_backend.load(tmp_path / "model.engine")
+
+
+def test_cpu_and_old_tensorrt_are_refused(monkeypatch):
+    assert "NVIDIA GPUs only" in trt_backend.unavailable_reason("cpu")
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.13.0"))
+    assert "needs TensorRT 11+" in trt_backend.unavailable_reason("cuda")
+
+
+@pytest.mark.parametrize("key, other, what", [("gpu", "NVIDIA L4", "GPU NVIDIA L4"),
+                                              ("compute_capability", "8.9", "compute capability 8.9"),
+                                              ("tensorrt_version", "11.1.0", "TensorRT 11.1.0")])
+def test_engine_for_another_gpu_or_tensorrt_is_refused(key, other, what):
+    with pytest.raises(EdgeDepthError, match=f"built for {what} but this machine has {TARGET[key]}; rebuild"):
+        trt_backend.check_engine_target(Path("m.engine"), {**TARGET, key: other}, TARGET)
+    trt_backend.check_engine_target(Path("m.engine"), dict(TARGET), TARGET)  # the same target passes
+
+
+def test_engine_sidecar_without_target_is_refused():
+    with pytest.raises(EdgeDepthError, match="does not say which GPU and TensorRT built it"):
+        trt_backend.check_engine_target(Path("m.engine"), {"precision": "int8"}, TARGET)
+
+
+def test_precision_must_match_the_onnx(float_onnx, int8_onnx):  # noqa: F811
+    assert trt_backend.build_precision(float_onnx, None) == "fp32"
+    assert trt_backend.build_precision(float_onnx, "fp16") == "fp16"
+    assert trt_backend.build_precision(int8_onnx, None) == "int8"
+    with pytest.raises(EdgeDepthError, match="quantize --target tensorrt"):
+        trt_backend.build_precision(float_onnx, "int8")
+    with pytest.raises(EdgeDepthError, match="builds only as int8"):
+        trt_backend.build_precision(int8_onnx, "fp16")
+
+
+def test_datatype_strings_map_to_precisions():
+    assert trt_backend.datatype_precision("Four wide channel vectorized row major Int8 format") == "int8"
+    assert trt_backend.datatype_precision("Channel major FP16 format where channel % 8 == 0") == "fp16"
+    assert trt_backend.datatype_precision("Row major linear FP32") == "fp32"
+    assert trt_backend.datatype_precision("Row major linear Half") == "fp16"
+    assert trt_backend.datatype_precision("") == "?"
+
+
+def test_inspector_layers_name_their_onnx_nodes():
+    info = {"Layers": [
+        {"Name": "/conv/Conv + /relu/Relu", "LayerType": "CaskConvolution",
+         "Inputs": [{"Format/Datatype": "Four wide channel vectorized row major Int8 format"}],
+         "Metadata": "[ONNX Layer: /conv/Conv]\x1e[ONNX Layer: /relu/Relu]"},
+        {"Name": "/head/Add", "LayerType": "PointWise", "Inputs": [{"Format/Datatype": "Row major linear FP32"}]},
+    ]}
+    first, second = trt_backend.layer_rows(info)
+    assert (first.type, first.precision, first.originals) == ("CaskConvolution", "int8", ["/conv/Conv", "/relu/Relu"])
+    assert (second.precision, second.originals) == ("fp32", ["/head/Add"])
+    with pytest.raises(EdgeDepthError, match="without detailed profiling"):
+        trt_backend.layer_rows({"Layers": ["/conv/Conv"]})
+
+
+def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict]) -> types.ModuleType:
+    """Records what the backend asks of TensorRT; the config refuses any attribute but the verbosity."""
+
+    class Config:
+        def __setattr__(self, name, value):
+            assert name == "profiling_verbosity", f"unexpected builder config setting {name}"
+            calls[name] = value
+
+        def create_timing_cache(self, data):
+            calls["cache_in"] = bytes(data)
+            return SimpleNamespace(serialize=lambda: bytes(data) + b"+timings")
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            calls["cache"], self.__dict__["cache"] = cache, cache
+
+        def get_timing_cache(self):
+            return self.__dict__["cache"]
+
+        def add_optimization_profile(self, profile):
+            calls["profiles"] = calls.get("profiles", 0) + 1
+
+    class Profile:
+        def set_shape(self, name, low, opt, high):
+            calls["shape"] = (name, low, opt, high)
+
+    network = SimpleNamespace(get_input=lambda i: SimpleNamespace(name="rgb", shape=input_shape))
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            calls["network_flags"] = flags
+            return network
+
+        create_builder_config = staticmethod(Config)
+        create_optimization_profile = staticmethod(Profile)
+
+        def build_serialized_network(self, net, config):
+            return b"serialized engine"
+
+    inspector = SimpleNamespace(get_engine_information=lambda fmt: json.dumps({"Layers": layers}))
+    engine = SimpleNamespace(create_engine_inspector=lambda: inspector)
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "11.0.0"
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
+    trt.Builder = Builder
+    trt.NetworkDefinitionCreationFlag = SimpleNamespace(STRONGLY_TYPED=1)
+    trt.OnnxParser = lambda net, logger: SimpleNamespace(parse_from_file=lambda path: calls.setdefault("parsed", path))
+    trt.ProfilingVerbosity = SimpleNamespace(DETAILED="detailed")
+    trt.LayerInformationFormat = SimpleNamespace(JSON="json")
+    trt.Runtime = lambda logger: SimpleNamespace(deserialize_cuda_engine=lambda data: engine)
+    return trt
+
+
+@pytest.fixture
+def gpu_here(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(trt_backend, "current_target", lambda: dict(TARGET))
+
+
+def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+    conv = next(node.name for node in onnx.load(str(float_onnx)).graph.node if node.op_type == "Conv")
+    layers = [{"Name": conv, "LayerType": "CaskConvolution", "Inputs": [{"Format/Datatype": "Row major linear FP32"}],
+               "Metadata": f"[ONNX Layer: {conv}]"}]
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers))
+    engine = trt_backend.build(float_onnx, tmp_path, {"precision": "fp32"})
+    assert calls["network_flags"] == 1 << 1 and calls["profiling_verbosity"] == "detailed"
+    assert calls["cache_in"] == b"" and "profiles" not in calls  # static input: no profile
+    assert engine.read_bytes() == b"serialized engine"
+    sidecar = read_sidecar(engine)
+    assert sidecar["strongly_typed"] and sidecar["precision"] == "fp32"
+    assert {k: sidecar[k] for k in TARGET} == TARGET
+    assert sidecar["fusion"]["layers"][0]["precision"] == "fp32" and sidecar["fusion"]["layers"][0]["macs"] > 0
+
+    trt_backend.build(float_onnx, tmp_path, {"precision": "fp32"})
+    assert calls["cache_in"] == b"+timings"  # the first build's cache, read back
+
+
+def test_fp16_build_parses_the_converted_onnx(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), []))
+    engine = trt_backend.build(float_onnx, tmp_path, {"precision": "fp16"})
+    assert Path(calls["parsed"]) == tmp_path / "model.fp16.onnx"
+    assert read_sidecar(engine)["precision"] == "fp16"
+
+
+def test_dynamic_input_gets_an_optimization_profile(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (-1, 3, -1, -1), []))
+    engine = trt_backend.build(float_onnx, tmp_path, {"max_batch": 4})
+    assert calls["profiles"] == 1
+    assert calls["shape"] == ("rgb", (1, 3, 32, 32), (1, 3, 64, 64), (4, 3, 128, 128))
+    assert read_sidecar(engine)["profile"]["rgb"]["max"] == [4, 3, 128, 128]
+
+
+def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here):
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="11.0.0"))
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"engine")
+    write_sidecar(engine, {**TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7", "precision": "int8"})
+    with pytest.raises(EdgeDepthError, match="built for compute capability 8.7"):
+        trt_backend.load(tmp_path)
