@@ -36,8 +36,8 @@ def test_fp16_model_runs_within_fp16_tolerance_and_keeps_float32_io(float_onnx, 
     batch = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     reference, half = run(float_onnx, batch), run(out, batch)
     assert half.dtype == np.float32 and half.shape == reference.shape
-    # FP16 keeps ~3 significant digits; through ~60 layers the error stays well under 1% of the output scale
-    assert np.abs(half - reference).max() <= 1e-2 * np.abs(reference).max()
+    # FP16 keeps ~3 significant digits (unit roundoff 4.9e-4): the error stays within 1e-3 of the output scale
+    assert np.abs(half - reference).max() <= 1e-3 * np.abs(reference).max()
     assert not np.array_equal(half, reference)  # it really ran in FP16
 
 
