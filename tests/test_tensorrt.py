@@ -180,7 +180,8 @@ def test_fp16_build_parses_the_converted_onnx(float_onnx, tmp_path, monkeypatch,
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), []))
     engine = trt_backend.build(float_onnx, tmp_path, {"precision": "fp16"})
-    assert Path(calls["parsed"]) == tmp_path / "model.fp16.onnx"
+    assert Path(calls["parsed"]) == tmp_path / "fp16" / "model.onnx"
+    assert [p.name for p in tmp_path.glob("*.json")] == ["model.engine.json"]  # the bench's cache finds the engine
     assert read_sidecar(engine)["precision"] == "fp16"
 
 

@@ -73,7 +73,8 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
     if precision == "fp16":
         from ..fp16 import convert_to_fp16
 
-        parsed = convert_to_fp16(onnx_path, out_dir / "model.fp16.onnx", keep_float=tuple(options.get("keep_float") or ()))
+        # in a subfolder: the engine stays the only finished artifact (file + sidecar) directly in out_dir
+        parsed = convert_to_fp16(onnx_path, out_dir / "fp16" / "model.onnx", keep_float=tuple(options.get("keep_float") or ()))
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
