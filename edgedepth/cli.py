@@ -201,9 +201,11 @@ def quantize(onnx, data, output, target, samples, method, engine, keep_float, ke
               help="OpenVINO performance hint.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
               help="TensorRT: fp16 converts a float ONNX; int8 comes from a Q/DQ ONNX. Others follow the ONNX.")
+@click.option("--keep-float", multiple=True, metavar="NODE",
+              help="TensorRT fp16: ONNX node name that stays float32 (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the fusion report as JSON (every layer with its runtime precision).")
-def build(onnx, backend, output, threads, streams, hint, precision, json_path):
+def build(onnx, backend, output, threads, streams, hint, precision, keep_float, json_path):
     """Compile an ONNX model (float or Q/DQ INT8) for one runtime, and report what the runtime made of it.
 
     Writes the artifact with a sidecar JSON (how it was made) and prints the fusion report: ONNX node count
@@ -215,7 +217,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, json_path):
     from .report import print_fusion, write_json
 
     module = usable_backend(backend, "cuda" if backend == "tensorrt" else "cpu")  # TensorRT builds on the GPU
-    options = {"threads": threads, "streams": streams, "hint": hint, "precision": precision}
+    options = {"threads": threads, "streams": streams, "hint": hint, "precision": precision, "keep_float": keep_float}
     artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
     fusion = read_sidecar(artifact)["fusion"]
     print_fusion(fusion, str(artifact))

@@ -201,3 +201,15 @@ def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here
     write_sidecar(engine, {**TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7", "precision": "int8"})
     with pytest.raises(EdgeDepthError, match="built for compute capability 8.7"):
         trt_backend.load(tmp_path)
+
+
+def test_cli_build_without_tensorrt_is_one_line(float_onnx, tmp_path, monkeypatch):  # noqa: F811
+    from click.testing import CliRunner
+
+    from edgedepth.cli import main
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    result = CliRunner().invoke(main, ["build", str(float_onnx), "--backend", "tensorrt", "-o", str(tmp_path / "e")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "tensorrt is not installed" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "e").exists()
