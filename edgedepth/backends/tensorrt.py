@@ -279,13 +279,13 @@ class TensorRTRunner(Runner):
         return source, output, start, end
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.timed_infer_checked(batch)[0]
+        return self._run_timed(batch)[0]
 
     def timed_infer(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Model time from CUDA events around `execute_async_v3` (the host clock would time the launch)."""
-        return self.timed_infer_checked(self.check_batch(batch))
+        return self._run_timed(self.check_batch(batch))
 
-    def timed_infer_checked(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def _run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         _source, output, start, end = self._enqueue(batch)
         self.stream.synchronize()
         return output.cpu().numpy(), start.elapsed_time(end) / 1000.0
