@@ -97,7 +97,8 @@ def quantize_model(demo: Demo) -> str:
     deltas, kept = evaluation["deltas"], info["keep_float"]["all"]
     verdict = "meets" if evaluation["meets_default_budget"] else "MISSES"
     return (f"{demo.int8_onnx}: INT8 vs float through OpenVINO on {evaluation['held_out_samples']} held-out images: "
-            f"δ1 drop {deltas['delta1_drop']:.4f} (≤ 0.01), AbsRel increase {deltas['abs_rel_increase']:.1%} (≤ 5 %), "
+            f"δ1 drop {deltas['delta1_drop']:+.4f} (95 % bound {deltas['delta1_drop_bound']:+.4f} ≤ 0.01), "
+            f"AbsRel increase {deltas['abs_rel_increase']:+.2%} (95 % bound {deltas['abs_rel_increase_bound']:+.2%} ≤ 5 %), "
             f"{verdict} the default budget; {len(kept)} layer(s) kept float")
 
 

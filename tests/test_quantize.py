@@ -141,7 +141,12 @@ def test_sidecar_and_manifest_record_how_it_was_made(quantized, float_model):
     assert manifest["sha256"] == info["calibration"]["sha256"] and manifest["seed"] == 0
     evaluation = info["evaluation"]
     assert evaluation["held_out_samples"] > 0
-    assert set(evaluation["deltas"]) >= {"delta1_drop", "abs_rel_increase"}
+    deltas = evaluation["deltas"]
+    assert set(deltas) >= {"delta1_drop", "delta1_drop_bound", "abs_rel_increase", "abs_rel_increase_bound"}
+    assert deltas["delta1_drop_bound"] >= deltas["delta1_drop"] and deltas["abs_rel_increase_bound"] >= deltas["abs_rel_increase"]
+    float_scores, int8_scores = evaluation["float"], evaluation["int8"]
+    assert deltas["delta1_drop"] == pytest.approx(float_scores["delta1"] - int8_scores["delta1"], abs=1e-9)
+    assert deltas["abs_rel_increase"] == pytest.approx(int8_scores["abs_rel"] / float_scores["abs_rel"] - 1, abs=1e-9)
     assert evaluation["meets_default_budget"] == Budget().holds(evaluation["deltas"])
 
 
@@ -214,14 +219,70 @@ def test_histogram_methods_calibrate_in_bounded_chunks(method, float_model, synt
     assert read_sidecar(output)["method"] == method and zero_points_and_weights(output)[0]
 
 
-def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(float_model, synthetic_root, tmp_path):
-    output = quantize_onnx(float_model, synthetic_root, tmp_path / "strict.onnx", target="onnxruntime",
+@pytest.fixture(scope="module")
+def trained_float_model(trained_checkpoint, tmp_path_factory):
+    from edgedepth.export import export_onnx
+
+    return export_onnx(trained_checkpoint, tmp_path_factory.mktemp("trained-float") / "model.onnx")
+
+
+def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(trained_float_model, synthetic_root, tmp_path):
+    """On a model that learned, INT8 noise costs accuracy (on the untrained one above, its rounding can move the
+    output towards the ground truth on every image, and a budget of 0 is then honestly met by full INT8)."""
+    output = quantize_onnx(trained_float_model, synthetic_root, tmp_path / "strict.onnx", target="onnxruntime",
                            samples=SAMPLES, accuracy_budget=Budget(0.0, 0.0))
     info = read_sidecar(output)
     assert len(info["keep_float"]["budget"]) >= 1
     assert Budget(0.0, 0.0).holds(info["evaluation"]["deltas"])
     assert info["budget"]["trials"][0]["kept_float"] == 0 and not Budget(0.0, 0.0).holds(info["budget"]["trials"][0])
     assert info["evaluation"]["latency_ms"]["int8_before_budget"] is not None
+    ranked = info["sensitivity"]["most_sensitive"]
+    assert ranked and [row["sensitivity"] for row in ranked] == sorted((row["sensitivity"] for row in ranked), reverse=True)
+    assert info["keep_float"]["budget"][0] == ranked[0]["layer"], "the most sensitive layer is kept float first"
+
+
+def test_budget_holds_on_upper_bounds_so_a_lucky_mean_does_not_pass():
+    lucky = {"delta1_drop": -0.001, "delta1_drop_bound": 0.002, "abs_rel_increase": -0.01, "abs_rel_increase_bound": 0.01}
+    assert not Budget(0.0, 0.0).holds(lucky) and Budget(0.002, 0.01).holds(lucky)
+    assert not Budget(0.001, 0.05).holds(lucky)
+
+
+def test_deltas_are_int8_minus_float_against_ground_truth_with_a_95_percent_bound(synthetic_root):
+    from edgedepth.quantize.evaluate import HeldOut
+
+    _, samples = load_split(synthetic_root)
+    held_out = HeldOut(samples, (64, 64), {"min_depth": 0.1, "max_depth": 80.0})
+    truth = [depth[None, None] for depth in held_out.depths]
+    same = held_out.deltas(truth, truth)
+    assert all(value == 0 for value in same.values())
+    noisy = [depth * np.float32(1.3) for depth in truth]  # every pixel leaves δ1, AbsRel rises from 0 to 0.3
+    worse = held_out.deltas([t * np.float32(1.01) for t in truth], noisy)
+    assert worse["delta1_drop"] == pytest.approx(1.0) and worse["delta1_drop_bound"] >= worse["delta1_drop"]
+    assert worse["abs_rel_increase"] == pytest.approx(0.29 / 0.01, rel=1e-3)
+
+
+def test_reverting_one_layer_rewires_it_to_float_and_ranks_sensitivity(quantized, float_model, tmp_path):
+    from edgedepth.quantize.budget import quantized_layers, rank_by_sensitivity, with_float_layers
+
+    int8 = quantized("openvino")
+    layers = quantized_layers(int8)
+    conv = next(name for name in layers if "Conv" in name)
+    reverted = with_float_layers(onnx.load(int8), onnx.load(float_model), [conv])
+    onnx.checker.check_model(reverted)
+    node = next(n for n in reverted.graph.node if n.name == conv)
+    source = onnx.load(float_model)
+    source_node = next(n for n in source.graph.node if n.name == conv)
+    weights = {init.name: numpy_helper.to_array(init) for init in reverted.graph.initializer}
+    source_weights = {init.name: numpy_helper.to_array(init) for init in source.graph.initializer}
+    assert node.input[0] == source_node.input[0], "the reverted layer reads the float activation"
+    for got, want in zip(node.input[1:], source_node.input[1:]):  # weight and bias: the float originals
+        np.testing.assert_array_equal(weights[got], source_weights[want])
+    onnx.save(with_float_layers(onnx.load(int8), onnx.load(float_model), layers), tmp_path / "reverted.onnx")
+    assert not quantized_layers(tmp_path / "reverted.onnx"), "with every layer reverted none reads a dequantized tensor"
+    batches = [np.random.default_rng(i).standard_normal((1, 3, 64, 64), dtype=np.float32) for i in range(2)]
+    ranked = rank_by_sensitivity(float_model, int8, layers[:6], batches)
+    assert sorted(name for name, _ in ranked) == sorted(layers[:6])
+    assert [value for _, value in ranked] == sorted((value for _, value in ranked), reverse=True)
 
 
 def test_budget_search_finds_the_fewest_top_ranked_layers():
@@ -232,14 +293,15 @@ def test_budget_search_finds_the_fewest_top_ranked_layers():
 
     def try_keeping(layers):
         missing = len(needed - set(layers))
-        return {"delta1_drop": 0.004 * missing, "abs_rel_increase": 0.0}
+        return {"delta1_drop_bound": 0.004 * missing, "abs_rel_increase_bound": 0.0}
 
     result = search(ranking, Budget(0.003, 0.05), try_keeping, try_keeping([]))
     assert result.kept == ranking[:5]
     assert [t["kept_float"] for t in result.trials][:5] == [0, 1, 2, 4, 8]
     assert search(ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
     with pytest.raises(EdgeDepthError, match="not met even with all 20"):
-        search(ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop": 0.1, "abs_rel_increase": 0.0}, try_keeping([]))
+        search(ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop_bound": 0.1, "abs_rel_increase_bound": 0.0},
+               try_keeping([]))
 
 
 def test_slow_int8_layers_are_profiled_per_layer(quantized, float_model):

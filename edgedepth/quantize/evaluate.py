@@ -1,11 +1,12 @@
 """What an INT8 model cost: depth accuracy on held-out samples and latency, both measured through OpenVINO.
 
-The budgeted deltas charge INT8 for every valid pixel it makes worse and credit none it happens to make
-better: quantization noise on an imperfect model moves some pixels towards the ground truth, and netting
-those against the losses would let a damaging INT8 model pass (and a budget of 0 pass by luck). So
-`delta1_drop` is the share of pixels inside the δ1 threshold in float but not in INT8, and
-`abs_rel_increase` is the mean per-pixel AbsRel worsening relative to the float model's AbsRel; both bound
-the net changes, which are reported beside them.
+The budget is on the deltas the issue names: δ1 of INT8 against δ1 of float, and AbsRel likewise (relative
+to the float model's), both scored against ground truth on the same held-out images. The budget is checked
+on their one-sided 95 % upper confidence bounds over the per-image differences, not on the means alone:
+quantization noise moves some images' scores up by chance, so a mean that happens to be ≤ 0 does not prove
+INT8 free, and a budget of 0 passes only when INT8 changes nothing measurable. (Counting only the pixels
+INT8 makes worse was tried first: with the demo model's δ1 ≈ 0.61, unbiased noise flips enough pixels
+around the 1.25 threshold to charge a 0.015 δ1 drop to an INT8 model whose δ1 moved by +0.0014.)
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class Budget:
         return cls(delta1_drop, abs_rel_increase)
 
     def holds(self, deltas: dict[str, float]) -> bool:
-        return deltas["delta1_drop"] <= self.delta1_drop and deltas["abs_rel_increase"] <= self.abs_rel_increase
+        """Both deltas' 95 % upper bounds within the budget (see the module docstring)."""
+        return (deltas["delta1_drop_bound"] <= self.delta1_drop
+                and deltas["abs_rel_increase_bound"] <= self.abs_rel_increase)
 
 
 class HeldOut:
@@ -70,31 +73,36 @@ class HeldOut:
             return predictions, median_latency_ms(runner, self.batches[0]) if time_it else None
 
     def score(self, predictions: Sequence[np.ndarray]) -> dict[str, float]:
-        return mean_metrics(
-            depth_metrics(pred, gt, valid, self.min_depth, self.max_depth)
-            for pred, gt, valid in zip(predictions, self.depths, self.valids)
-        )
+        return mean_metrics(self.per_image(predictions))
 
     def deltas(self, reference: Sequence[np.ndarray], quantized: Sequence[np.ndarray]) -> dict[str, float]:
-        """INT8 against float on the same valid pixels: charged deltas (budgeted) and net ones (reported)."""
-        lost, worse = [], []
-        for ref, q, gt, valid in zip(reference, quantized, self.depths, self.valids):
-            g = gt[valid]
-            f, i = (np.clip(p.squeeze()[valid], self.min_depth, self.max_depth) for p in (ref, q))
-            lost.append(np.mean(_within_delta1(f, g) & ~_within_delta1(i, g)))
-            worse.append(np.mean(np.maximum(np.abs(i - g) - np.abs(f - g), 0.0) / g))
-        float_metrics, int8_metrics = self.score(reference), self.score(quantized)
-        abs_rel = max(float_metrics["abs_rel"], 1e-12)
+        """INT8 against float, both scored against ground truth: mean δ1 drop and relative AbsRel increase,
+        each with its 95 % upper bound over the per-image differences (the bounds are what a Budget checks)."""
+        float_rows, int8_rows = self.per_image(reference), self.per_image(quantized)
+        delta1_drop = [f["delta1"] - q["delta1"] for f, q in zip(float_rows, int8_rows)]
+        abs_rel_float = max(float(np.mean([f["abs_rel"] for f in float_rows])), 1e-12)
+        abs_rel_increase = [(q["abs_rel"] - f["abs_rel"]) / abs_rel_float for f, q in zip(float_rows, int8_rows)]
         return {
-            "delta1_drop": float(np.mean(lost)),
-            "abs_rel_increase": float(np.mean(worse)) / abs_rel,
-            "delta1_drop_net": float_metrics["delta1"] - int8_metrics["delta1"],
-            "abs_rel_increase_net": (int8_metrics["abs_rel"] - float_metrics["abs_rel"]) / abs_rel,
+            "delta1_drop": float(np.mean(delta1_drop)),
+            "delta1_drop_bound": _upper_bound(delta1_drop),
+            "abs_rel_increase": float(np.mean(abs_rel_increase)),
+            "abs_rel_increase_bound": _upper_bound(abs_rel_increase),
         }
 
+    def per_image(self, predictions: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        return [depth_metrics(pred, gt, valid, self.min_depth, self.max_depth)
+                for pred, gt, valid in zip(predictions, self.depths, self.valids)]
 
-def _within_delta1(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    return np.maximum(pred / gt, gt / pred) < 1.25
+
+#: One-sided 95 % normal quantile. The held-out set is up to 64 images; below ~10 the bound is optimistic.
+_Z95 = statistics.NormalDist().inv_cdf(0.95)
+
+
+def _upper_bound(differences: Sequence[float]) -> float:
+    """Mean + 1.645 standard errors: the paired per-image difference INT8 stays under with 95 % confidence."""
+    values = np.asarray(differences, dtype=np.float64)
+    spread = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return float(values.mean() + _Z95 * spread)
 
 
 def openvino_runner(onnx_path: Path):

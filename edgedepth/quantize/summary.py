@@ -18,9 +18,10 @@ def summary_lines(output: str, info: dict[str, Any]) -> list[str]:
     f, q, d, ms = evaluation["float"], evaluation["int8"], evaluation["deltas"], evaluation["latency_ms"]
     verdict = "met" if evaluation["meets_default_budget"] else "NOT met"
     lines.append(
-        f"held-out ({evaluation['held_out_samples']} images, OpenVINO): δ1 {f['delta1']:.4f} → {q['delta1']:.4f}, "
-        f"AbsRel {f['abs_rel']:.4f} → {q['abs_rel']:.4f}; charged: δ1 drop {d['delta1_drop']:.4f}, "
-        f"AbsRel +{d['abs_rel_increase']:.1%}; default budget (δ1 drop ≤ 0.01, AbsRel +5 %) {verdict}"
+        f"held-out ({evaluation['held_out_samples']} images, OpenVINO): δ1 {f['delta1']:.4f} → {q['delta1']:.4f} "
+        f"(drop {d['delta1_drop']:+.4f}, ≤ {d['delta1_drop_bound']:+.4f} at 95 %), AbsRel {f['abs_rel']:.4f} → "
+        f"{q['abs_rel']:.4f} ({d['abs_rel_increase']:+.2%}, ≤ {d['abs_rel_increase_bound']:+.2%} at 95 %); "
+        f"default budget (δ1 drop ≤ 0.01, AbsRel +5 %) {verdict}"
     )
     before = f" (before the budget search {ms['int8_before_budget']:.2f} ms)" if info["keep_float"]["budget"] else ""
     lines.append(f"latency (median, batch 1, noisy shared CPU): float {ms['float']:.2f} ms → INT8 {ms['int8']:.2f} ms{before}")
