@@ -150,8 +150,8 @@ def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json
 @click.option("--keep-float-slow", is_flag=True,
               help="Profile every conv in OpenVINO, float vs INT8, and keep float those slower in INT8.")
 @click.option("--accuracy-budget", metavar="D1,ABSREL", is_flag=False, flag_value="0.01,0.05",
-              help="Keep the layers nearest the output float until INT8 costs at most this on held-out scenes: "
-              "δ1 drop (absolute), AbsRel increase (relative). Alone: 0.01,0.05.")
+              help="Keep the layers measured most sensitive float until INT8 costs at most this on held-out "
+              "scenes (95 % bound): δ1 drop (absolute), AbsRel increase (relative). Alone: 0.01,0.05.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration-sample pick.")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the calibration manifest (default: <output stem>.calibration.json).")
