@@ -295,13 +295,23 @@ def test_budget_search_finds_the_fewest_top_ranked_layers():
         missing = len(needed - set(layers))
         return {"delta1_drop_bound": 0.004 * missing, "abs_rel_increase_bound": 0.0}
 
-    result = search(ranking, Budget(0.003, 0.05), try_keeping, try_keeping([]))
+    result = search(lambda: ranking, Budget(0.003, 0.05), try_keeping, try_keeping([]))
     assert result.kept == ranking[:5]
     assert [t["kept_float"] for t in result.trials][:5] == [0, 1, 2, 4, 8]
-    assert search(ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
+    assert search(lambda: ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
     with pytest.raises(EdgeDepthError, match="not met even with all 20"):
-        search(ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop_bound": 0.1, "abs_rel_increase_bound": 0.0},
+        search(lambda: ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop_bound": 0.1, "abs_rel_increase_bound": 0.0},
                try_keeping([]))
+
+
+def test_budget_met_by_full_int8_skips_the_sensitivity_sweep():
+    from edgedepth.quantize.budget import search
+
+    def rank():
+        raise AssertionError("the sweep ran although full INT8 met the budget")
+
+    free = {"delta1_drop_bound": 0.001, "abs_rel_increase_bound": 0.01}
+    assert search(rank, Budget(), lambda layers: free, free).kept == []
 
 
 def test_slow_int8_layers_are_profiled_per_layer(quantized, float_model):

@@ -106,12 +106,14 @@ class SearchResult:
     trials: list[dict] = field(default_factory=list)  # every (layers kept float, measured deltas) tried
 
 
-def search(ranking: Sequence[str], budget: Budget, try_keeping: Callable[[list[str]], dict[str, float]],
+def search(rank: Callable[[], Sequence[str]], budget: Budget, try_keeping: Callable[[list[str]], dict[str, float]],
            full_int8_deltas: dict[str, float]) -> SearchResult:
-    """Smallest top-k of `ranking` kept float for which `try_keeping` (→ measured deltas) meets `budget`."""
+    """Smallest top-k of the ranking kept float for which `try_keeping` (→ measured deltas) meets `budget`;
+    `rank()` (layers, most sensitive first) is called only when full INT8 misses the budget."""
     trials = [{"kept_float": 0, **full_int8_deltas}]
     if budget.holds(full_int8_deltas):
         return SearchResult([], trials)
+    ranking = list(rank())
     if not ranking:
         raise EdgeDepthError("the accuracy budget is not met and no quantized layer is left to keep float; loosen the budget")
 

@@ -166,21 +166,25 @@ class _Session:
         return final, record
 
     def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict, record: dict):
-        candidates = [name for name in budget_search.quantized_layers(full_int8) if name not in keep]
-        probe = self.held_out.batches[:SENSITIVITY_IMAGES]
-        with _progress(f"quantize: sensitivity of {len(candidates)} layers", len(candidates)) as advance:
-            ranked = budget_search.rank_by_sensitivity(self.source, full_int8, candidates, probe, advance)
-        record["sensitivity"] = {
-            "measure": "fall in the output's mean relative deviation from float when the layer alone is float "
-                       f"(ONNX Runtime, {len(probe)} held-out images)",
-            "most_sensitive": [{"layer": name, "sensitivity": round(value, 6)} for name, value in ranked[:SENSITIVITY_LISTED]],
-        }
+        def rank() -> list[str]:
+            candidates = [name for name in budget_search.quantized_layers(full_int8) if name not in keep]
+            probe = self.held_out.batches[:SENSITIVITY_IMAGES]
+            with _progress(f"quantize: sensitivity of {len(candidates)} layers", len(candidates)) as advance:
+                ranked = budget_search.rank_by_sensitivity(self.source, full_int8, candidates, probe, advance)
+            record["sensitivity"] = {
+                "measure": "fall in the output's mean relative deviation from float when the layer alone is float "
+                           f"(ONNX Runtime, {len(probe)} held-out images)",
+                "most_sensitive": [{"layer": name, "sensitivity": round(value, 6)}
+                                   for name, value in ranked[:SENSITIVITY_LISTED]],
+            }
+            return [name for name, _ in ranked]
+
         with _progress("quantize: accuracy-budget search", None) as advance:
             def try_keeping(extra: list[str]) -> dict[str, float]:
                 advance(1)
                 return self.held_out.deltas(reference, self.held_out.predict(self.write(keep + extra))[0])
 
-            return budget_search.search([name for name, _ in ranked], accuracy_budget, try_keeping, current)
+            return budget_search.search(rank, accuracy_budget, try_keeping, current)
 
     def _keep_slow_layers_float(self, full_int8: Path, keep: list[str], record: dict) -> tuple[Path, list[str]]:
         """Keep float the layers OpenVINO profiles as slower in INT8, if the whole model then runs faster."""
