@@ -192,9 +192,11 @@ def test_statistics_are_computed_once_and_reused_by_another_flavour(quantized, m
     assert kept and all("high_classifier" in name for name in kept)
     graph = onnx.load(output).graph
     float_weights = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT}
+    producer = {out: node.op_type for node in graph.node for out in node.output}
     for node in graph.node:
         if node.name in kept:
             assert node.input[1] in float_weights, f"{node.name} still has INT8 weights"
+            assert producer.get(node.input[0]) != "DequantizeLinear", f"{node.name} still reads an 8-bit activation"
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
@@ -262,7 +264,8 @@ def test_deltas_are_int8_minus_float_against_ground_truth_with_a_95_percent_boun
 
 
 def test_reverting_one_layer_rewires_it_to_float_and_ranks_sensitivity(quantized, float_model, tmp_path):
-    from edgedepth.quantize.budget import quantized_layers, rank_by_sensitivity, with_float_layers
+    from edgedepth.quantize.budget import quantized_layers, rank_by_sensitivity
+    from edgedepth.quantize.float_layers import with_float_layers
 
     int8 = quantized("openvino")
     layers = quantized_layers(int8)

@@ -17,6 +17,7 @@ from typing import Sequence
 from ..artifacts import atomic_path
 from ..calibration import CalibrationSet
 from .flavours import Flavour
+from .float_layers import with_float_layers
 
 METHODS = ("minmax", "entropy", "percentile")
 #: Samples per calibrator pass. Histogram calibrators hold every activation of a pass in RAM; measured for
@@ -75,6 +76,7 @@ class OrtQuantizer:
 
     def write(self, output: Path, flavour: Flavour, keep_float: Sequence[str] = ()) -> None:
         """Write the Q/DQ model for `flavour` to `output`, leaving the nodes named in `keep_float` float."""
+        import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
         quantize_static(
@@ -95,6 +97,8 @@ class OrtQuantizer:
                 "QuantizeBias": not flavour.tensorrt_weights,
             },
         )
+        if keep_float:  # ORT leaves an excluded node's input activation quantized: rewire it to float too
+            onnx.save(with_float_layers(onnx.load(output), onnx.load(self.source), keep_float), output)
 
 
 def _ort_method(method: str):

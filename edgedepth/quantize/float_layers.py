@@ -1,0 +1,62 @@
+"""Keep layers of a Q/DQ model truly float: their inputs rewired to the float tensors and weights.
+
+ONNX Runtime's `nodes_to_exclude` leaves an excluded node's weights float but not its input activation: that
+tensor's Q/DQ belongs to the node that produced it, so the "float" layer still reads 8-bit data. Measured on
+the demo model (tensorrt flavour, 8 held-out images, OpenVINO): with the first MobileNet block's conv excluded
+the output's mean relative deviation from float went 0.035 → 0.033; rewired to its float input as well,
+0.028. So every model written with layers kept float passes through `with_float_layers`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def with_float_layers(int8_model, float_model, layers: Sequence[str]):
+    """A copy of the Q/DQ `int8_model` in which `layers` read the float tensors and weights they read in
+    `float_model` (the quantizer keeps node and tensor names), with the Q/DQ nodes left unread removed."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(int8_model)
+    wanted = set(layers)
+    source_inputs = {node.name: list(node.input) for node in float_model.graph.node if node.name in wanted}
+    float_weights = {init.name: init for init in float_model.graph.initializer}
+    initializers = {init.name for init in model.graph.initializer}
+    produced = {out for node in model.graph.node for out in node.output}  # the quantizer may reuse a bias's name
+
+    def float_weight(name: str) -> str:
+        if name in initializers:
+            return name
+        renamed = f"{name}.float" if name in produced else name
+        if renamed not in initializers:
+            weight = onnx.TensorProto()
+            weight.CopyFrom(float_weights[name])
+            weight.name = renamed
+            model.graph.initializer.append(weight)
+            initializers.add(renamed)
+        return renamed
+
+    for node in model.graph.node:
+        if node.name in source_inputs:
+            del node.input[:]
+            node.input.extend(float_weight(name) if name in float_weights else name for name in source_inputs[node.name])
+    _remove_unread_qdq(model.graph)
+    return model
+
+
+def _remove_unread_qdq(graph) -> None:
+    """Drop Q/DQ nodes whose outputs nothing reads (repeatedly: a Q feeds only its DQ), then unread initializers."""
+    outputs = {value.name for value in graph.output}
+    while True:
+        read = {name for node in graph.node for name in node.input} | outputs
+        unread = [node for node in graph.node if node.op_type in QDQ_OPS and not read.intersection(node.output)]
+        if not unread:
+            break
+        for node in unread:
+            graph.node.remove(node)
+    read = {name for node in graph.node for name in node.input}
+    for init in [init for init in graph.initializer if init.name not in read]:
+        graph.initializer.remove(init)
