@@ -4,14 +4,14 @@ ONNX Runtime's `nodes_to_exclude` leaves an excluded node's weights float but no
 tensor's Q/DQ belongs to the node that produced it, so the "float" layer still reads 8-bit data. Measured on
 the demo model (tensorrt flavour, 8 held-out images, OpenVINO): with the first MobileNet block's conv excluded
 the output's mean relative deviation from float went 0.035 → 0.033; rewired to its float input as well,
-0.028. So every model written with layers kept float passes through `with_float_layers`.
+0.028. So the ort engine passes every model it writes with layers kept float through `with_float_layers`.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+from ..fusion import QDQ_OPS
 
 
 def with_float_layers(int8_model, float_model, layers: Sequence[str]):

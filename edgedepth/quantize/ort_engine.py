@@ -8,6 +8,7 @@ search, reuses them instead of re-running the calibration set.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -52,6 +53,13 @@ class OrtQuantizer:
         self.stats_cached = self.stats_path.is_file()
         if not self.stats_cached:
             self._collect(calibration, progress)
+
+    @functools.cached_property
+    def source_model(self):
+        """The float ONNX, read once: every model written with layers kept float borrows its tensors."""
+        import onnx
+
+        return onnx.load(self.source)
 
     def _collect(self, calibration: CalibrationSet, progress) -> None:
         from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
@@ -98,7 +106,7 @@ class OrtQuantizer:
             },
         )
         if keep_float:  # ORT leaves an excluded node's input activation quantized: rewire it to float too
-            onnx.save(with_float_layers(onnx.load(output), onnx.load(self.source), keep_float), output)
+            onnx.save(with_float_layers(onnx.load(output), self.source_model, keep_float), output)
 
 
 def _ort_method(method: str):
