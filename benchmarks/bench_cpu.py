@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgedepth.backends import CpuOptions
 from edgedepth.bench import BenchOptions, Report, processor_name, run_bench
 from edgedepth.report import report_dict, to_markdown
 
@@ -41,7 +42,7 @@ def main() -> None:
     for arch in args.archs:
         checkpoint = args.checkpoint.get(arch) or random_checkpoint(arch, args.size)
         print(f"== {arch}: {checkpoint}", flush=True)
-        options = BenchOptions(device="cpu", warmup=args.warmup, runs=args.runs, threads=args.threads,
+        options = BenchOptions(device="cpu", warmup=args.warmup, runs=args.runs, cpu=CpuOptions(threads=args.threads),
                                images=args.images, calibration_samples=args.calibration_samples,
                                engines=WORK / "engines")
         report = run_bench(checkpoint, data, options, progress=lambda done, label: print(f"   {label}", flush=True))
@@ -193,7 +194,8 @@ def write_results(results: list, args: argparse.Namespace) -> None:
         trained = arch in args.checkpoint
         origin = "trained" if trained else ("seeded random init: the absolute accuracy columns mean nothing, "
                                             "the deltas still measure what INT8 changed")
-        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.checkpoint}` ({origin}).", "", to_markdown(report), "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
+        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.checkpoint}` ({origin}).", "", to_markdown(report),
+                  "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
     args.output.write_text("\n".join(lines))
 
 

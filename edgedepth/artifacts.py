@@ -1,7 +1,11 @@
 """Artifacts on disk: atomic writes, content hashes and the sidecar JSON that records how each was made.
 
-Every artifact (checkpoint, ONNX, IR, engine) gets `<artifact>.json` beside it. Writes go to a temp file in
-the same folder and are renamed into place, so a failed step never leaves something that looks finished.
+Every artifact (ONNX, IR, engine) gets `<artifact>.json` beside it, and an artifact counts as finished only
+when its sidecar exists. Single files are written to a temp file in the same folder and renamed into place
+(`atomic_path`); an artifact with its sidecar is published through `publishing`, the one way every step
+puts a finished artifact on disk: it stages the files privately, removes the old sidecar, renames the
+files into place and writes the new sidecar last. A failed step therefore never leaves something that looks
+finished, nor an old sidecar vouching for new files.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import EdgeDepthError
 
@@ -31,16 +36,40 @@ def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Sidecar keys that describe the model rather than the artifact; every step copies them forward.
+MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing")
+
+
+def model_meta(sidecar: dict) -> dict:
+    """The model-describing part of a sidecar (or checkpoint metadata), to carry into the next artifact."""
+    return {key: sidecar[key] for key in MODEL_META_KEYS if key in sidecar}
+
+
+def input_size_of(sidecar: dict) -> tuple[int, int] | None:
+    """(H, W) recorded in a sidecar, or None when the artifact accepts any size."""
+    size = sidecar.get("input_size")
+    return (int(size[0]), int(size[1])) if size and sidecar.get("dynamic", "none") in ("none", "batch") else None
+
+
 def ensure_writable_parent(path: str | os.PathLike) -> Path:
     """Create the parent folder of an output path, or fail with a clear message."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EdgeDepthError(f"cannot create output folder {path.parent}: {exc.strerror}; choose a writable -o path")
+        raise EdgeDepthError(f"cannot create output folder {path.parent}: {exc.strerror}; choose a writable output path")
     if not os.access(path.parent, os.W_OK):
-        raise EdgeDepthError(f"output folder {path.parent} is not writable; choose a writable -o path")
+        raise EdgeDepthError(f"output folder {path.parent} is not writable; choose a writable output path")
     return path
+
+
+def _missing_ancestors(folder: Path) -> list[Path]:
+    """`folder` and its parents that do not exist yet, deepest first (what creating it would add)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 @contextlib.contextmanager
@@ -65,9 +94,64 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+class Staging:
+    """A private folder where an artifact's files are written under their final names before publishing.
+
+    `staging / "model.xml"` is where a file goes; `artifact` is the staged artifact itself. Set `sidecar` to
+    the record of how it was made before the `publishing` block ends."""
+
+    def __init__(self, folder: Path, artifact_name: str):
+        self.folder = folder
+        self.artifact = folder / artifact_name
+        self.sidecar: dict[str, Any] | None = None
+
+    def __truediv__(self, name: str) -> Path:
+        return self.folder / name
+
+
+@contextlib.contextmanager
+def publishing(artifact: str | os.PathLike) -> Iterator[Staging]:
+    """Stage the files of `artifact` (and any byproducts beside it), then publish them with their sidecar.
+
+    On success: the old sidecar is removed first, every staged file is renamed into the artifact's folder,
+    and the new sidecar is written last. On any error: nothing is published, the staging folder is deleted,
+    and output folders this call created are removed again if they are empty."""
+    artifact = Path(artifact)
+    created = _missing_ancestors(artifact.parent)
+    artifact = ensure_writable_parent(artifact)
+    folder = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.", suffix=".staging", dir=artifact.parent))
+    try:
+        staging = Staging(folder, artifact.name)
+        yield staging
+        if staging.sidecar is None:
+            raise RuntimeError(f"publishing {artifact}: the step set no sidecar")
+        sidecar_path(artifact).unlink(missing_ok=True)
+        for staged in sorted(folder.iterdir()):
+            target = artifact.parent / staged.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(staged, target)
+        write_sidecar(artifact, staging.sidecar)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        for made in created:  # deepest first; stop at the first that holds something
+            try:
+                made.rmdir()
+            except OSError:
+                break
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def sidecar_path(artifact: str | os.PathLike) -> Path:
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".json")
+
+
+def is_finished(artifact: str | os.PathLike) -> bool:
+    """An artifact is finished when it and its sidecar exist (`publishing` writes the sidecar last)."""
+    artifact = Path(artifact)
+    return artifact.exists() and sidecar_path(artifact).is_file()
 
 
 def write_sidecar(artifact: str | os.PathLike, info: dict[str, Any]) -> Path:

@@ -13,14 +13,15 @@ import hashlib
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .artifacts import sha256, tool_versions
-from .backends import usable_backend
+from .artifacts import is_finished, sha256, tool_versions
+from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
 from .errors import EdgeDepthError, RuntimeMissing
 from .metrics import METRIC_KEYS
 
@@ -42,7 +43,7 @@ class Latency:
     runs: int
 
     @classmethod
-    def of(cls, seconds: list[float]) -> "Latency":
+    def of(cls, seconds: list[float]) -> Latency:
         ms = np.asarray(seconds) * 1000.0
         median = float(np.median(ms))
         return cls(median, float(np.percentile(ms, 90)), float(np.percentile(ms, 99)), 1000.0 / median, len(ms))
@@ -112,11 +113,10 @@ class BenchOptions:
     backends: tuple[str, ...] | None = None  # None: every backend of the device's plan
     warmup: int = 3
     runs: int = 20
-    threads: int | None = None  # None: every core
+    cpu: CpuOptions = field(default_factory=CpuOptions)  # threads for every runtime; OpenVINO's streams/hint
     images: int = 8
     calibration_samples: int = 128
     engines: Path = Path("engines")
-    backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {"openvino": {"streams": 1}}
     #: ONNX already made for this checkpoint, used instead of exporting/quantizing: "fp32" → float ONNX,
     #: a quantize target ("openvino", "onnxruntime", "tensorrt") → its Q/DQ INT8 ONNX.
     onnx_sources: dict[str, Path] = field(default_factory=dict)
@@ -125,7 +125,7 @@ class BenchOptions:
 def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
               options: BenchOptions | None = None, progress: Callable[[int, str], None] | None = None) -> Report:
     """Measure every row of the device's plan; rows whose runtime is absent come back skipped with a reason."""
-    from .models import load_checkpoint
+    from .models import read_checkpoint_meta
 
     options = options or BenchOptions()
     checkpoint, data = Path(checkpoint or DEMO_CHECKPOINT), Path(data or DEMO_DATA)
@@ -136,14 +136,15 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
         require_cuda()
     plan_rows(options.device, options.backends)
     if options.warmup < 0 or options.runs < 1 or options.images < 1:
-        raise EdgeDepthError("--warmup must be ≥ 0, --runs and --images ≥ 1")
+        raise EdgeDepthError("bench needs warm-up runs ≥ 0, timed runs ≥ 1 and images ≥ 1")
     if not checkpoint.is_file():
-        hint = "run `edgedepth demo` first" if checkpoint == DEMO_CHECKPOINT else "check the --model path"
+        hint = "run `edgedepth demo` first" if checkpoint == DEMO_CHECKPOINT else "check the model path"
         raise EdgeDepthError(f"checkpoint {checkpoint} not found; {hint}")
-    _, meta = load_checkpoint(checkpoint)
+    meta = read_checkpoint_meta(checkpoint)
     size = tuple(meta["input_size"])
     images = load_eval_images(data, size, options.images)
-    threads = options.threads or os.cpu_count() or 1
+    threads = options.cpu.thread_count
+    options = replace(options, cpu=replace(options.cpu, threads=threads))  # every runtime gets the same count
     cache = ArtifactCache(checkpoint, data, options)
     rows: list[Row] = []
     for done, (backend, precision) in enumerate(plan_rows(options.device, options.backends)):
@@ -182,7 +183,7 @@ def require_cuda() -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise RuntimeMissing("--device cuda: no CUDA device is visible to PyTorch on this machine; use --device cpu")
+        raise RuntimeMissing("device cuda: no CUDA device is visible to PyTorch on this machine; bench on the cpu")
 
 
 def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[EvalImage]:
@@ -219,14 +220,14 @@ class ArtifactCache:
         if given is not None:
             return Path(given)
         float_onnx = self.folder / "model.onnx"
-        if not _finished(float_onnx):
+        if not is_finished(float_onnx):
             export_onnx(self.checkpoint, float_onnx, data=self.data)
         if precision != "int8":
             return float_onnx
         from .quantize import quantize_onnx
 
         int8_onnx = self.folder / f"model.int8.{target}.{self.calibration_key}.onnx"
-        if not _finished(int8_onnx):
+        if not is_finished(int8_onnx):
             quantize_onnx(float_onnx, self.data, int8_onnx, target=target, samples=self.options.calibration_samples)
         return int8_onnx
 
@@ -239,11 +240,10 @@ class ArtifactCache:
             raise EdgeDepthError(f"ONNX {source} not found; export or quantize it again")
         on_device = "" if device == "cpu" else f"-{device}"
         out_dir = self.folder / f"{backend.NAME}-{precision}-{sha256(source)[:12]}{on_device}"
-        cached = [p for p in out_dir.glob("*") if _finished(p)] if out_dir.is_dir() else []
+        cached = [p for p in out_dir.glob("*") if is_finished(p)] if out_dir.is_dir() else []
         if cached:
             return cached[0]
-        build_options = {"precision": precision, "device": device, **self.options.backend_options.get(backend.NAME, {})}
-        return backend.build(source, out_dir, build_options)
+        return backend.build(source, out_dir, BuildOptions(device=device, precision=precision, cpu=self.options.cpu))
 
 
 def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: dict, threads: int, options: BenchOptions) -> None:
@@ -254,10 +254,9 @@ def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: d
     row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
     size = tuple(meta["input_size"])
     with PeakMemory(row.device) as memory:
-        runner = backend.load(artifact, device=row.device, precision=row.precision, threads=threads,
-                              **options.backend_options.get(row.backend, {}))
+        runner = backend.load(artifact, LoadOptions(device=row.device, precision=row.precision, cpu=options.cpu))
         with runner:
-            row.settings = {"threads": threads, **getattr(runner, "settings", {})}
+            row.settings = {"threads": threads, **runner.settings}
 
             def predict(batch: np.ndarray) -> np.ndarray:
                 output = runner.infer(batch)
@@ -304,7 +303,7 @@ class PeakMemory:
     def __init__(self, device: str):
         self.device, self.peak_mb = device, None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device == "cuda":
             import torch
 
@@ -339,10 +338,6 @@ def processor_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _finished(artifact: Path) -> bool:
-    return artifact.exists() and (artifact.parent / f"{artifact.name}.json").is_file()
 
 
 def _size_mb(artifact: Path) -> float:

@@ -14,8 +14,9 @@ import os
 import random
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class CalibrationSet:
 
     def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], seed: int = 0, root: Path | None = None):
         if not samples:
-            raise EdgeDepthError("the calibration set is empty; point --data at a DIODE-layout folder with images")
+            raise EdgeDepthError("the calibration set is empty; give a DIODE-layout data folder with images")
         self.samples = list(samples)
         self.size = (int(size[0]), int(size[1]))
         self.seed = seed
@@ -65,12 +66,12 @@ class CalibrationSet:
 
     @classmethod
     def pick(cls, samples: Sequence[diode.Sample], count: int, size: tuple[int, int], seed: int = 0,
-             root: Path | None = None) -> "CalibrationSet":
+             root: Path | None = None) -> CalibrationSet:
         """The first `count` samples of the seeded stratified order; warns when fewer exist."""
         if count < 1:
-            raise EdgeDepthError(f"--samples must be at least 1 (got {count})")
+            raise EdgeDepthError(f"the number of calibration samples must be at least 1 (got {count})")
         if not samples:
-            raise EdgeDepthError(f"no valid sample under {root or 'the data folder'}; point --data at a DIODE-layout folder")
+            raise EdgeDepthError(f"no valid sample under {root or 'the data folder'}; give a DIODE-layout data folder")
         if len(samples) < count:
             warnings.warn(f"asked for {count} calibration samples but only {len(samples)} exist; using {len(samples)}",
                           CalibrationWarning, stacklevel=2)

@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from .artifacts import ensure_writable_parent, write_sidecar

@@ -1,15 +1,79 @@
-"""The `edgedepth` command: one thin click command per step; the work lives in the modules."""
+"""The `edgedepth` command: one thin click command per step; the work lives in the modules.
+
+This module (with demo.py) is the only one that knows click. Library errors (`EdgeDepthError`) become one
+`Error: ...` line and a non-zero exit in `_Group.invoke`, so the library reads the same from Python.
+Choices come from the registries (archs, backends, flavours, methods). `--json PATH` means the same in every
+command: the command's result as JSON in PATH, or on standard output with `-` (the human summary then goes
+to standard error). Sizes are HxW (height x width) everywhere, as in the tensors' N×C×H×W.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
+from .backends import BUILT_BACKENDS, DEVICES, HINTS, PRECISIONS
+from .capi import BUILD_TYPES
+from .errors import EdgeDepthError
+from .models import ARCHS
+from .quantize import ENGINES, FLAVOURS, METHODS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """Maps the library's one-line errors to click's: `Error: <message>`, exit code 1, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeDepthError as exc:
+            error = click.ClickException(exc.message)
+            error.exit_code = exc.exit_code
+            raise error from None
+
+
+def json_option(what: str):
+    return click.option("--json", "json_path", metavar="PATH", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+                        help=f"Write {what} as JSON to PATH ('-': standard output; the summary then goes to standard error).")
+
+
+def _to_stdout(json_path: Path | None) -> bool:
+    return json_path is not None and str(json_path) == "-"
+
+
+def _say(json_path: Path | None):
+    """click.echo for the human summary: standard error when the JSON takes standard output."""
+    err = _to_stdout(json_path)
+    return lambda message="": click.echo(message, err=err)
+
+
+def _console(json_path: Path | None):
+    from rich.console import Console
+
+    return Console(stderr=_to_stdout(json_path))
+
+
+def _write_json(data: dict[str, Any], json_path: Path | None) -> None:
+    if json_path is None:
+        return
+    if _to_stdout(json_path):
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        from .report import write_json
+
+        write_json(data, json_path)
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    from .data.transforms import parse_size
+
+    return parse_size(text) if text else None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="edgedepth")
 def main() -> None:
     """Make a monocular depth model fast on edge hardware, and measure what it cost in accuracy.
@@ -17,6 +81,7 @@ def main() -> None:
     \b
     The path:  train → export (verified ONNX) → quantize (Q/DQ INT8) → build (engine) → bench
     Try it:    edgedepth demo      (synthetic data, no downloads, a few minutes on 2 cores)
+    Sizes are HxW (height x width) everywhere; --json PATH writes a command's result ('-': stdout).
     """
 
 
@@ -24,7 +89,8 @@ def main() -> None:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--count", type=click.IntRange(min=1), default=200, show_default=True, help="Number of scans (images).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
-@click.option("--size", default="256x192", show_default=True, help="Image size WxH (DIODE itself is 1024x768).")
+@click.option("--size", default="192x256", show_default=True,
+              help="Image size HxW, landscape like DIODE's scans (DIODE itself is 768x1024).")
 def synth(out, count, seed, size):
     """Write a synthetic dataset in DIODE's exact layout, names and dtypes (indoor + outdoor, train + val).
 
@@ -32,16 +98,19 @@ def synth(out, count, seed, size):
     invalid as in DIODE. It is the embedded default data of the project: nothing is downloaded.
     """
     from .data.synthetic import generate
-    from .data.transforms import parse_size
 
-    generate(out, count, seed=seed, size=parse_size(size, order="WxH"), progress=True)
-    click.echo(f"wrote {count} DIODE-format scans to {out}")
+    h, w = _size(size)
+    if h > w:  # sizes were WxH here before 0.2: a portrait request is most likely the old spelling
+        raise EdgeDepthError(f"--size {size} is portrait ({h} high, {w} wide); scans are landscape like DIODE's "
+                             f"and sizes are HxW everywhere: did you mean {w}x{h}?")
+    generate(out, count, seed=seed, size=(h, w), progress=True)
+    click.echo(f"wrote {count} DIODE-format scans ({h}x{w}) to {out}")
 
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="DIODE-layout folder (root, split or scene).")
-@click.option("--arch", default="lraspp_mobilenet_v3_large", show_default=True,
-              help="Registered model: deeplabv3_resnet50, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large.")
+@click.option("--arch", type=click.Choice(sorted(ARCHS)), default="lraspp_mobilenet_v3_large", show_default=True,
+              help="Registered model.")
 @click.option("--size", default="96x128", show_default=True, help="Model input size HxW (multiples of the arch's stride).")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -57,12 +126,10 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, outp
     Validation uses held-back scenes of the training split (scene-level 90/10, deterministic); the folder's
     val/ split stays untouched for `edgedepth evaluate`. Each epoch prints validation AbsRel, δ1 and RMSE.
     """
-    from .data.transforms import parse_size
-    from .models import arch_spec
-    from .train import TrainConfig, train as run_training
+    from .train import TrainConfig
+    from .train import train as run_training
 
-    arch_spec(arch)
-    config = TrainConfig(arch=arch, size=parse_size(size), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+    config = TrainConfig(arch=arch, size=_size(size), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          backbone_weights=str(backbone_weights) if backbone_weights else None)
     meta = run_training(data, output, config, log=click.echo)
     base = meta["baseline"]["metrics"]["abs_rel"]
@@ -74,20 +141,19 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, outp
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="DIODE-layout folder; its val/ split is scored when it has one, else every image.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON.")
+@json_option("the metrics")
 def evaluate(checkpoint, data, json_path):
     """Score a checkpoint against ground truth beside the constant-median-depth baseline.
 
     Metrics on valid pixels only, averaged per image then over images: MAE and RMSE in metres, AbsRel,
     and δ1–δ3 (share of pixels within 1.25, 1.25², 1.25³ of the truth).
     """
-    from .report import print_metrics, write_json
+    from .report import print_metrics
     from .train import evaluate_checkpoint
 
     result = evaluate_checkpoint(checkpoint, data)
-    print_metrics(result)
-    if json_path:
-        write_json(result, json_path)
+    print_metrics(result, _console(json_path))
+    _write_json(result, json_path)
 
 
 @main.command("export")
@@ -101,32 +167,28 @@ def evaluate(checkpoint, data, json_path):
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="DIODE-layout folder whose images feed the parity check (default: seeded noise).")
 @click.option("--atol", type=click.FloatRange(min=0), help="Parity tolerance in metres (default: 1e-4 of the depth range).")
-@click.option("--json", "as_json", is_flag=True, help="Print the sidecar JSON (parity, node counts) to stdout.")
-def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json):
+@json_option("the sidecar (parity, node counts)")
+def export_command(checkpoint, output, opset, size, dynamic, data, atol, json_path):
     """Export a checkpoint to a verified ONNX: BatchNorm folded, constants folded, parity-checked.
 
     Input `rgb` (N×3×H×W, preprocessed), output `depth` (N×1×H×W, metres). The ONNX runs in ONNX Runtime
     against the PyTorch model on the same images; above the tolerance the export fails and writes nothing.
     """
-    import json
-
     from .artifacts import read_sidecar
-    from .data.transforms import parse_size
     from .export import export_onnx
 
     output = export_onnx(checkpoint, output or checkpoint.with_suffix(".onnx"), opset=opset, dynamic=dynamic,
-                         size=parse_size(size) if size else None, data=data, atol=atol)
+                         size=_size(size), data=data, atol=atol)
     info = read_sidecar(output)
-    if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
-        return
+    say = _say(json_path)
     parity, counts = info["parity"], info["node_counts"]
     h, w = info["input_size"]
-    click.echo(f"wrote {output} ({info['arch']} {h}x{w}, opset {opset}, dynamic {dynamic}): "
-               f"{info['batchnorm_folded']} BatchNorm folded, "
-               f"{sum(counts['exported'].values())} → {sum(counts['cleaned'].values())} nodes")
-    click.echo(f"parity vs PyTorch on {parity['images']} images: max abs {parity['max_abs_err']:.2g} m, "
-               f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g} m)")
+    say(f"wrote {output} ({info['arch']} {h}x{w}, opset {opset}, dynamic {dynamic}): "
+        f"{info['batchnorm_folded']} BatchNorm folded, "
+        f"{sum(counts['exported'].values())} → {sum(counts['cleaned'].values())} nodes")
+    say(f"parity vs PyTorch on {parity['images']} images: max abs {parity['max_abs_err']:.2g} m, "
+        f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g} m)")
+    _write_json(info, json_path)
 
 
 @main.command()
@@ -135,14 +197,14 @@ def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json
               help="DIODE-layout folder: calibration images, and held-out scenes for the accuracy deltas.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Q/DQ ONNX to write (default: <onnx stem>.int8.onnx); <output>.json records how.")
-@click.option("--target", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), default="openvino",
+@click.option("--target", type=click.Choice(list(FLAVOURS)), default="openvino",
               show_default=True, help="Flavour: tensorrt = symmetric INT8 everywhere (zero points 0); "
               "onnxruntime/openvino = UINT8 activations. Weights are always INT8 per-channel.")
-@click.option("--samples", type=int, default=128, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=128, show_default=True,
               help="Calibration images (fewer existing: a warning, then all of them).")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+@click.option("--method", type=click.Choice(METHODS), default="minmax",
               show_default=True, help="How activation ranges are found from the calibration statistics.")
-@click.option("--engine", type=click.Choice(["ort", "nncf"]), default="ort", show_default=True,
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="ort", show_default=True,
               help="ort: ONNX Runtime calibrators, statistics cached, every target. "
               "nncf: OpenVINO's PTQ with bias correction, openvino target only.")
 @click.option("--keep-float", multiple=True, metavar="PATTERN",
@@ -155,16 +217,15 @@ def export_command(checkpoint, output, opset, size, dynamic, data, atol, as_json
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration-sample pick.")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the calibration manifest (default: <output stem>.calibration.json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the sidecar JSON to stdout.")
+@json_option("the sidecar")
 def quantize(onnx, data, output, target, samples, method, engine, keep_float, keep_float_slow, accuracy_budget,
-             seed, manifest, as_json):
+             seed, manifest, json_path):
     """Quantize an exported ONNX to one Q/DQ INT8 ONNX, calibrated on DIODE-layout images.
 
     Picks the calibration images reproducibly (seeded, alternating indoor/outdoor, cycling scenes), with
     the inference preprocessing, and writes their list and hashes as a manifest. Then scores float and
     INT8 through OpenVINO on held-out scenes and prints what INT8 cost (δ1, AbsRel) and gained (latency).
     """
-    import json
     import warnings
 
     from .artifacts import read_sidecar
@@ -181,30 +242,27 @@ def quantize(onnx, data, output, target, samples, method, engine, keep_float, ke
                                samples=samples, method=method, engine=engine, keep_float=keep_float,
                                accuracy_budget=budget, keep_float_slow=keep_float_slow, seed=seed, manifest=manifest)
     info = read_sidecar(output)
-    if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
-        return
+    say = _say(json_path)
     for line in summary_lines(str(output), info):
-        click.echo(line)
+        say(line)
+    _write_json(info, json_path)
 
 
 @main.command()
 @click.argument("onnx", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt"]), required=True,
-              help="Runtime to build for.")
+@click.option("--backend", type=click.Choice(BUILT_BACKENDS), required=True, help="Runtime to build for.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: engines/<onnx name>-<backend>).")
 @click.option("--threads", type=click.IntRange(min=1), help="OpenVINO: inference threads (default: every core).")
 @click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True,
               help="OpenVINO: parallel inference streams (1 for latency).")
-@click.option("--hint", type=click.Choice(["LATENCY", "THROUGHPUT"]), default="LATENCY", show_default=True,
+@click.option("--hint", type=click.Choice(HINTS), default="LATENCY", show_default=True,
               help="OpenVINO performance hint.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="TensorRT: fp16 converts a float ONNX; int8 comes from a Q/DQ ONNX. Others follow the ONNX.")
 @click.option("--keep-float", multiple=True, metavar="NODE",
               help="TensorRT fp16: ONNX node name that stays float32 (repeatable).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the fusion report as JSON (every layer with its runtime precision).")
+@json_option("the fusion report (every layer with its runtime precision)")
 def build(onnx, backend, output, threads, streams, hint, precision, keep_float, json_path):
     """Compile an ONNX model (float or Q/DQ INT8) for one runtime, and report what the runtime made of it.
 
@@ -213,20 +271,21 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
     share of Conv/MatMul compute (MACs) that runs in INT8.
     """
     from .artifacts import read_sidecar
-    from .backends import usable_backend
-    from .report import print_fusion, write_json
+    from .backends import BuildOptions, CpuOptions, get_backend, usable_backend
+    from .report import print_fusion
 
-    module = usable_backend(backend, "cuda" if backend == "tensorrt" else "cpu")  # TensorRT builds on the GPU
-    options = {"threads": threads, "streams": streams, "hint": hint, "precision": precision, "keep_float": keep_float}
+    device = get_backend(backend).DEVICES[0]  # where it builds: TensorRT on the GPU, the others on the CPU
+    module = usable_backend(backend, device)
+    options = BuildOptions(device=device, precision=precision, keep_float=tuple(keep_float),
+                           cpu=CpuOptions(threads=threads, streams=streams, hint=hint))
     artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
     fusion = read_sidecar(artifact)["fusion"]
-    print_fusion(fusion, str(artifact))
-    if json_path:
-        write_json(fusion, json_path)
+    print_fusion(fusion, str(artifact), _console(json_path))
+    _write_json(fusion, json_path)
 
 
 @main.command()
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="cpu: torch, ONNX Runtime and OpenVINO rows. cuda: torch FP32/FP16, ONNX Runtime CUDA, TensorRT.")
 @click.option("--model", "checkpoint", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint to measure (default: the demo's runs/demo/model.pt).")
@@ -243,9 +302,9 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @click.option("--engines", type=click.Path(file_okay=False, path_type=Path), default=Path("engines"),
               show_default=True, help="Cache of exported/quantized/built artifacts, keyed by checkpoint hash.")
 @click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="OpenVINO streams.")
-@click.option("--hint", type=click.Choice(["LATENCY", "THROUGHPUT"]), default="LATENCY", show_default=True,
+@click.option("--hint", type=click.Choice(HINTS), default="LATENCY", show_default=True,
               help="OpenVINO performance hint.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")
+@json_option("the report")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as Markdown.")
 @click.option("--error-maps", type=click.Path(file_okay=False, path_type=Path),
               help="Write PNGs: input | GT | float | INT8 | |float−INT8| for the first 3 images.")
@@ -260,54 +319,49 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
     """
     from rich.progress import Progress
 
+    from .backends import CpuOptions
     from .bench import BenchOptions, plan_rows, run_bench
-    from .report import print_table, report_dict, write_error_maps, write_json, write_markdown
+    from .report import print_table, report_dict, write_error_maps, write_markdown
 
     chosen = tuple(name.strip() for name in backends.split(",")) if backends else None
-    options = BenchOptions(device=device, backends=chosen, warmup=warmup, runs=runs, threads=threads,
-                           images=images, calibration_samples=calibration_samples, engines=engines,
-                           backend_options={"openvino": {"streams": streams, "hint": hint}})
-    with Progress(transient=True) as progress:
+    options = BenchOptions(device=device, backends=chosen, warmup=warmup, runs=runs, images=images,
+                           calibration_samples=calibration_samples, engines=engines,
+                           cpu=CpuOptions(threads=threads, streams=streams, hint=hint))
+    console = _console(json_path)
+    with Progress(transient=True, console=console) as progress:
         task = progress.add_task("bench", total=len(plan_rows(device, chosen)))
 
         def advance(done: int, label: str) -> None:
             progress.update(task, description=f"bench: {label}", completed=done)
 
         report = run_bench(checkpoint, data, options, progress=advance)
-    print_table(report)
-    if json_path:
-        write_json(report_dict(report), json_path)
+    print_table(report, console)
+    _write_json(report_dict(report), json_path)
     if markdown:
         write_markdown(report, markdown)
     if error_maps:
+        say = _say(json_path)
         for path in write_error_maps(report, error_maps):
-            click.echo(f"error map: {path}")
+            say(f"error map: {path}")
 
 
 @main.command("capi-build")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("build/capi"),
               show_default=True, help="CMake build folder (rebuilt incrementally).")
-@click.option("--build-type", type=click.Choice(["Release", "Debug", "RelWithDebInfo"]), default="Release",
-              show_default=True, help="CMake build type.")
-@click.option("--json", "as_json", is_flag=True, help="Print the built paths as JSON.")
-def capi_build(output, build_type, as_json):
+@click.option("--build-type", type=click.Choice(BUILD_TYPES), default="Release", show_default=True, help="CMake build type.")
+@json_option("the built paths")
+def capi_build(output, build_type, json_path):
     """Build the C runtime: libedgedepth.so (include capi/include/edgedepth.h), edgedepth_cli and ed_selftest.
 
     Runs `cmake -S capi -B OUTPUT && cmake --build OUTPUT` with OpenVINO found through this Python's
     openvino package. Then: `OUTPUT/edgedepth_cli engines/<model>-openvino image.ppm depth.pfm`.
     """
-    import json
-
-    from rich.console import Console
-
     from .capi import build as build_capi
 
-    with Console(stderr=True).status(f"building the C runtime into {output}"):
+    with _console(json_path).status(f"building the C runtime into {output}"):
         built = build_capi(output, build_type)
-    if as_json:
-        click.echo(json.dumps(built.as_dict(), indent=2))
-    else:
-        click.echo(f"built {built.library} (header {built.header}) and {built.example}")
+    _say(json_path)(f"built {built.library} (header {built.header}) and {built.example}")
+    _write_json(built.as_dict(), json_path)
 
 
 @main.command()
@@ -325,3 +379,7 @@ def demo(workdir, fast):
     from .demo import run_demo
 
     run_demo(workdir, fast=fast)
+
+
+if __name__ == "__main__":  # python -m edgedepth.cli: the same as the `edgedepth` script
+    main()

@@ -9,12 +9,12 @@ outputs land in the work folder (default runs/demo, which `edgedepth bench` read
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
-
 
 #: The baseline margin the trained model must reach (held-out AbsRel, constant-median ÷ model).
 REQUIRED_GAIN = 2.0
@@ -103,11 +103,11 @@ def quantize_model(demo: Demo) -> str:
 
 
 def build_engine(demo: Demo) -> str:
-    from .backends import get_backend
     from .artifacts import read_sidecar
+    from .backends import BuildOptions, get_backend
     from .report import print_fusion
 
-    artifact = get_backend("openvino").build(demo.int8_onnx, demo.engine_dir, {"precision": "int8"})
+    artifact = get_backend("openvino").build(demo.int8_onnx, demo.engine_dir, BuildOptions())
     fusion = read_sidecar(artifact)["fusion"]
     print_fusion(fusion, str(artifact))
     return f"{artifact}: INT8 share of compute {fusion['int8_mac_share']:.1%}"

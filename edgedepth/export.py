@@ -12,14 +12,15 @@ import contextlib
 import io
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import atomic_path, sha256, write_sidecar
+from .artifacts import publishing, sha256
 from .data.transforms import preprocess
 from .errors import EdgeDepthError
 from .models import arch_spec, check_input_size, load_checkpoint
@@ -76,7 +77,7 @@ def export_onnx(
 
     import onnx
 
-    with atomic_path(output) as tmp, _steps(5) as step:
+    with publishing(output) as staging, _steps(5) as step:
         step("loading checkpoint")
         model, meta = load_checkpoint(checkpoint)
         size = check_input_size(meta["arch"], tuple(size or meta["input_size"]))
@@ -93,29 +94,28 @@ def export_onnx(
         cleaned = clean(exported)
 
         step("parity check in ONNX Runtime")
-        onnx.save(cleaned, tmp)
+        onnx.save(cleaned, staging.artifact)
         inputs = parity_inputs(data, parity_sizes(meta["arch"], size, dynamic))
-        parity = check_parity(model, tmp, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
+        parity = check_parity(model, staging.artifact, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
                               atol=tolerance, min_depth=depth_range["min_depth"])
         parity["inputs"] = str(data) if data is not None else f"uniform noise images (seed {PARITY_SEED})"
-
-    write_sidecar(output, {
-        "producer": PRODUCER,
-        "precision": "fp32",
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha256(checkpoint),
-        "arch": meta["arch"],
-        "input_size": list(size),
-        "depth": depth_range,
-        "preprocessing": meta["preprocessing"],
-        "opset": opset,
-        "dynamic": dynamic,
-        "input": INPUT_NAME,
-        "output": OUTPUT_NAME,
-        "batchnorm_folded": folded,
-        "node_counts": {"exported": node_counts(exported), "cleaned": node_counts(cleaned)},
-        "parity": parity,
-    })
+        staging.sidecar = {
+            "producer": PRODUCER,
+            "precision": "fp32",
+            "checkpoint": str(checkpoint),
+            "checkpoint_sha256": sha256(checkpoint),
+            "arch": meta["arch"],
+            "input_size": list(size),
+            "depth": depth_range,
+            "preprocessing": meta["preprocessing"],
+            "opset": opset,
+            "dynamic": dynamic,
+            "input": INPUT_NAME,
+            "output": OUTPUT_NAME,
+            "batchnorm_folded": folded,
+            "node_counts": {"exported": node_counts(exported), "cleaned": node_counts(cleaned)},
+            "parity": parity,
+        }
     return output
 
 
@@ -229,7 +229,7 @@ def check_parity(
     if not max_abs <= atol:  # also catches NaN
         raise EdgeDepthError(
             f"parity check failed: ONNX Runtime differs from PyTorch by up to {max_abs:.3g} m "
-            f"(tolerance {atol:.3g} m); no ONNX written, try another --opset or report the arch"
+            f"(tolerance {atol:.3g} m); no ONNX written, try another opset or report the arch"
         )
     return {
         "images": int(inputs[0].shape[0]),

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .artifacts import atomic_path, read_sidecar, sha256, write_sidecar
-from .backends import model_meta
+from .artifacts import model_meta, publishing, read_sidecar, sha256
 from .errors import EdgeDepthError
+from .onnx_graph import is_quantized
 
 
 def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, keep_float: tuple[str, ...] = ()) -> Path:
@@ -26,22 +26,21 @@ def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, 
     if not onnx_path.is_file():
         raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
     model = onnx.load(str(onnx_path))
-    ops = {node.op_type for node in model.graph.node}
-    if ops & {"QuantizeLinear", "DequantizeLinear"}:
+    if is_quantized(model):
         raise EdgeDepthError(f"{onnx_path} is a Q/DQ INT8 model; FP16 conversion needs the float ONNX from `edgedepth export`")
     names = {node.name for node in model.graph.node}
     unknown = sorted(set(keep_float) - names)
     if unknown:
         raise EdgeDepthError(f"keep-float layers not in {onnx_path.name}: {', '.join(unknown)}; use ONNX node names")
     converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=list(keep_float))
-    with atomic_path(output) as tmp:
-        onnx.save(converted, str(tmp))
-    write_sidecar(output, {
-        **model_meta(read_sidecar(onnx_path, required=False)),
-        "precision": "fp16",
-        "converter": "onnxruntime.transformers.float16 (keep_io_types=True)",
-        "keep_float": sorted(keep_float),
-        "source_onnx": str(onnx_path),
-        "source_onnx_sha256": sha256(onnx_path),
-    })
+    with publishing(output) as staging:
+        onnx.save(converted, str(staging.artifact))
+        staging.sidecar = {
+            **model_meta(read_sidecar(onnx_path, required=False)),
+            "precision": "fp16",
+            "converter": "onnxruntime.transformers.float16 (keep_io_types=True)",
+            "keep_float": sorted(keep_float),
+            "source_onnx": str(onnx_path),
+            "source_onnx_sha256": sha256(onnx_path),
+        }
     return output

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+from .onnx_graph import COMPUTE_OPS, QDQ_OPS, load_graph
+
 INT8_PRECISIONS = ("i8", "u8", "int8", "uint8")
 
 
@@ -84,9 +84,7 @@ def onnx_node_of(original: str, node_names: set[str]) -> str | None:
 
 
 def fusion_report(onnx_path: str | os.PathLike, layers: list[Layer], backend: str) -> FusionReport:
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    model = load_graph(onnx_path)
     op_type = {node.name: node.op_type for node in model.graph.node if node.name}
     macs = compute_macs(model)
     node_names = set(op_type)

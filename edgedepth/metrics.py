@@ -8,7 +8,7 @@ of valid pixels), which is how DIODE and most depth benchmarks report.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

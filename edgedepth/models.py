@@ -2,23 +2,25 @@
 
 Every builder returns a module whose forward(x: N×3×H×W preprocessed) returns depth N×1×H×W in metres
 (a 1-channel head with no activation; the output is never a dict). No builder downloads weights: an
-optional local backbone-weights file can be given instead.
+optional local backbone-weights file can be given instead. torch is imported by the builders and the
+checkpoint functions, not here: the registry is what the CLI reads for its choices, and stays light.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .artifacts import atomic_path
 from .data.transforms import PREPROCESSING
 from .errors import EdgeDepthError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CHECKPOINT_FORMAT = "edgedepth-checkpoint/1"
 DEFAULT_DEPTH = {"unit": "m", "min_depth": 0.1, "max_depth": 80.0}
@@ -43,20 +45,11 @@ def register(name: str, size_multiple: int, description: str):
     return decorator
 
 
-class DepthNet(nn.Module):
-    """Wraps a torchvision segmentation model so forward returns the N×1×H×W depth tensor."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)["out"]
-
-
 @register("deeplabv3_resnet50", 8, "DeepLabv3, ResNet50 backbone (output stride 8): the reference model")
 def deeplabv3_resnet50() -> nn.Module:
     from torchvision.models.segmentation import deeplabv3_resnet50 as build
+
+    from .wrappers import DepthNet
 
     return DepthNet(build(weights=None, weights_backbone=None, num_classes=1, aux_loss=False))
 
@@ -65,12 +58,16 @@ def deeplabv3_resnet50() -> nn.Module:
 def deeplabv3_mobilenet_v3_large() -> nn.Module:
     from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large as build
 
+    from .wrappers import DepthNet
+
     return DepthNet(build(weights=None, weights_backbone=None, num_classes=1, aux_loss=False))
 
 
 @register("lraspp_mobilenet_v3_large", 16, "LR-ASPP, MobileNetV3-Large backbone: lightest, the demo's model")
 def lraspp_mobilenet_v3_large() -> nn.Module:
     from torchvision.models.segmentation import lraspp_mobilenet_v3_large as build
+
+    from .wrappers import DepthNet
 
     return DepthNet(build(weights=None, weights_backbone=None, num_classes=1))
 
@@ -109,6 +106,8 @@ def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> Path:
     """Write a checkpoint whose metadata (arch, input_size, depth, preprocessing, ...) rebuilds the model."""
+    import torch
+
     for key in ("arch", "input_size"):
         if key not in meta:
             raise ValueError(f"checkpoint metadata needs {key!r}")
@@ -125,11 +124,23 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, A
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model from a checkpoint's metadata alone; returns (model in eval mode, metadata)."""
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's stored dict (format, meta, state_dict), refusing anything that is not one. Weights
+    are memory-mapped, so reading only the metadata costs little even for a large model."""
     blob = _torch_load(path, "checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise EdgeDepthError(f"{path} is not an edgedepth checkpoint; make one with `edgedepth train`")
+    return blob
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a checkpoint (arch, input size, depth range, preprocessing...), without building the net."""
+    return read_checkpoint(path)["meta"]
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model from a checkpoint's metadata alone; returns (model in eval mode, metadata)."""
+    blob = read_checkpoint(path)
     meta = blob["meta"]
     model = create_model(meta.get("arch", "<none>"))
     try:
@@ -143,10 +154,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
 
 
 def _torch_load(path: str | os.PathLike, what: str) -> Any:
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise EdgeDepthError(f"{what} {path} not found; check the path")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a damaged file
         raise EdgeDepthError(f"{what} {path} is unreadable ({type(exc).__name__}); it is corrupt or not a .pt file")

@@ -1,4 +1,7 @@
+import numpy as np
 import pytest
+
+from edgedepth.artifacts import write_sidecar
 
 
 def pytest_addoption(parser):
@@ -6,12 +9,23 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow full-size case: run with --runslow (benchmarks/ does)")
+    """`slow` runs only with --runslow; `gpu` and `tensorrt` skip, with the reason, where there is none."""
+    skips = {}
+    if not config.getoption("--runslow"):
+        skips["slow"] = "slow case (full-size or minutes long): run with --runslow (benchmarks/ does)"
+    if any("gpu" in item.keywords or "tensorrt" in item.keywords for item in items):
+        import importlib.util
+
+        import torch
+
+        if not torch.cuda.is_available():
+            skips["gpu"] = skips["tensorrt"] = "needs an NVIDIA GPU: torch sees no CUDA device here"
+        elif importlib.util.find_spec("tensorrt") is None:
+            skips["tensorrt"] = "needs TensorRT: `import tensorrt` fails here"
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        for marker, reason in skips.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -42,4 +56,46 @@ def trained_checkpoint(tmp_path_factory, synthetic_root):
 
     path = tmp_path_factory.mktemp("trained") / "model.pt"
     train(synthetic_root, path, TrainConfig(size=(64, 64), epochs=8, batch_size=4), progress=False, log=lambda line: None)
+    return path
+
+
+
+def _sidecar(meta: dict, precision: str) -> dict:
+    return {"arch": meta["arch"], "input_size": meta["input_size"], "depth": meta["depth"],
+            "preprocessing": meta["preprocessing"], "precision": precision, "dynamic": "none"}
+
+
+@pytest.fixture(scope="session")
+def float_onnx(random_checkpoint, tmp_path_factory):
+    import torch
+
+    from edgedepth.models import load_checkpoint
+
+    model, meta = load_checkpoint(random_checkpoint)
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, *meta["input_size"]), path, input_names=["rgb"],
+                      output_names=["depth"], opset_version=17, dynamo=False)
+    write_sidecar(path, _sidecar(meta, "fp32"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def int8_onnx(float_onnx, random_checkpoint):
+    """Per-channel INT8 weights, UINT8 activations, calibrated on 4 seeded noise images."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from edgedepth.artifacts import read_sidecar
+
+    class Noise(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.batches = iter({"rgb": rng.standard_normal((1, 3, 64, 64)).astype(np.float32)} for _ in range(4))
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    path = float_onnx.with_name("model.int8.onnx")
+    quantize_static(float_onnx, path, Noise(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    write_sidecar(path, {**read_sidecar(float_onnx), "precision": "int8"})
     return path

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from edgedepth.bench import PLANS, BenchOptions, run_bench
 from edgedepth.cli import main
 from edgedepth.metrics import METRIC_KEYS
-from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
 
 LATENCY_KEYS = {"median_ms", "p90_ms", "p99_ms", "fps", "runs"}
 ROW_KEYS = {"backend", "precision", "device", "status", "reason", "artifact", "artifact_mb", "settings",
@@ -89,7 +88,7 @@ def test_absent_runtime_gives_skipped_rows_with_the_reason(monkeypatch, random_c
     from edgedepth.backends import onnxruntime as ort_backend
     from edgedepth.report import to_markdown
 
-    monkeypatch.setattr(ort_backend, "unavailable_reason", lambda device="cpu": "onnxruntime is not installed")
+    monkeypatch.setattr(ort_backend, "unavailable_reason", lambda device: "onnxruntime is not installed")
     options = BenchOptions(backends=("torch", "onnxruntime"), warmup=0, runs=1, images=1, engines=tmp_path)
     report = run_bench(random_checkpoint, synthetic_root, options)
     assert [(r.backend, r.precision, r.status) for r in report.rows] == [
@@ -105,7 +104,7 @@ def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = CliRunner().invoke(main, ["bench", "--device", "cuda", "--model", str(random_checkpoint)])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: --device cuda: no CUDA device is visible to PyTorch on this machine; use --device cpu"
+    assert result.output.strip() == "Error: device cuda: no CUDA device is visible to PyTorch on this machine; bench on the cpu"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -154,3 +153,14 @@ def test_artifact_for_another_size_gives_a_failed_row_not_a_crash(random_checkpo
     report = run_bench(random_checkpoint, synthetic_root, options)
     assert [r.status for r in report.rows] == ["ok", "failed", "failed"]
     assert "was built for 96x96" in report.rows[1].reason and read_sidecar(report.rows[1].artifact)["input_size"] == [96, 96]
+
+
+@pytest.mark.gpu
+def test_cuda_bench_runs_torch_fp32_and_fp16_on_the_gpu(random_checkpoint, synthetic_root, tmp_path):
+    options = BenchOptions(device="cuda", backends=("torch",), warmup=1, runs=3, images=2, engines=tmp_path)
+    report = run_bench(random_checkpoint, synthetic_root, options)
+    assert [(r.precision, r.status) for r in report.rows] == [("fp32", "ok"), ("fp16", "ok")], report.rows
+    fp32, fp16 = report.rows
+    scale = float(np.mean([np.abs(p).mean() for p in fp32.predictions]))
+    assert fp16.output_mean_abs_diff < 1e-2 * scale  # FP16 rounding, not another function
+    assert fp16.settings["autocast"] == "fp16" and fp32.latency_model.median_ms > 0

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
 
 from edgedepth import __version__
+from edgedepth.backends import BuildOptions, LoadOptions
 from edgedepth.backends import openvino as openvino_backend
 from edgedepth.capi import SOURCE_DIR
 from edgedepth.cli import main
@@ -38,9 +38,9 @@ RTOL = 1e-4
 @pytest.fixture(scope="module")
 def capi(tmp_path_factory):
     """The library, example and self-test, built once through the CLI."""
-    result = CliRunner().invoke(main, ["capi-build", "-o", str(tmp_path_factory.mktemp("capi")), "--json"])
+    result = CliRunner().invoke(main, ["capi-build", "-o", str(tmp_path_factory.mktemp("capi")), "--json", "-"])
     assert result.exit_code == 0, result.output
-    return {name: Path(path) for name, path in json.loads(result.output).items()}
+    return {name: Path(path) for name, path in json.loads(result.stdout).items()}
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +58,11 @@ def probe_onnx(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def irs(float_onnx, int8_onnx, probe_onnx, tmp_path_factory):  # noqa: F811
+def irs(float_onnx, int8_onnx, probe_onnx, tmp_path_factory):
     """OpenVINO IR folders made by the OpenVINO backend's build, as `edgedepth build` makes them."""
     root = tmp_path_factory.mktemp("irs")
     sources = {"float": float_onnx, "int8": int8_onnx, "probe": probe_onnx}
-    return {name: openvino_backend.build(onnx, root / name).parent for name, onnx in sources.items()}
+    return {name: openvino_backend.build(onnx, root / name, BuildOptions()).parent for name, onnx in sources.items()}
 
 
 def test_c_preprocessing_constants_equal_the_python_definition():
@@ -137,7 +137,7 @@ def synthetic_rgb(folder: Path, image_hw: tuple[int, int]) -> np.ndarray:
 
 def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """The Python OpenVINO runner's depth for the image, brought to `out_hw` the way the Python side resizes."""
-    with openvino_backend.load(ir) as runner:
+    with openvino_backend.load(ir, LoadOptions()) as runner:
         depth = runner.infer(preprocess(rgb, runner.input_size))
     return resize_bilinear(torch.from_numpy(depth), out_hw)[0, 0].numpy()
 

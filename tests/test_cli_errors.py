@@ -52,8 +52,12 @@ def test_corrupt_npy(broken_data, tmp_path):
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_unknown_arch(synthetic_root, tmp_path):
-    assert "unknown arch 'nope'" in run("train", "--data", synthetic_root, "--arch", "nope", "-o", tmp_path / "m.pt")
+def test_unknown_arch_lists_the_registered_ones(synthetic_root, tmp_path):
+    from edgedepth.models import ARCHS
+
+    result = CliRunner().invoke(main, ["train", "--data", str(synthetic_root), "--arch", "nope", "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 2 and "Invalid value for '--arch': 'nope' is not one of" in result.output
+    assert all(arch in result.output for arch in ARCHS)
 
 
 def test_size_the_arch_cannot_tile(synthetic_root, tmp_path):
@@ -72,5 +76,30 @@ def test_corrupt_checkpoint(synthetic_root, tmp_path):
 
 
 def test_bad_synth_size(tmp_path):
-    assert "WxH" in run("synth", tmp_path / "out", "--size", "big")
+    assert "HxW" in run("synth", tmp_path / "out", "--size", "big")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("size, message", [("256,192", "not HxW"), ("192x", "not HxW"), ("0x64", "must be positive")])
+def test_sizes_are_hxw_everywhere_and_other_spellings_are_refused(size, message, tmp_path):
+    assert message in run("synth", tmp_path / "out", "--size", size)
+    assert message in run("export", tmp_path / "m.pt", "--size", size)
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_refuses_the_old_wxh_spelling_of_a_landscape_size(tmp_path):
+    line = run("synth", tmp_path / "out", "--size", "256x192")
+    assert "portrait" in line and "did you mean 192x256" in line and not (tmp_path / "out").exists()
+
+
+def test_json_dash_puts_only_json_on_stdout_and_the_summary_on_stderr(random_checkpoint, tmp_path):
+    import json
+
+    result = CliRunner().invoke(main, ["export", str(random_checkpoint), "-o", str(tmp_path / "m.onnx"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["producer"] == "edgedepth-export"
+    assert "parity vs PyTorch" in result.stderr and "parity vs PyTorch" not in result.stdout
+    written = CliRunner().invoke(main, ["export", str(random_checkpoint), "-o", str(tmp_path / "n.onnx"),
+                                        "--json", str(tmp_path / "n.json")])
+    assert written.exit_code == 0 and "parity vs PyTorch" in written.stdout
+    assert json.loads((tmp_path / "n.json").read_text())["producer"] == "edgedepth-export"

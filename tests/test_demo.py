@@ -1,5 +1,6 @@
 """The README's first command, `edgedepth demo`: its whole path as a tiny run (--fast), and its model and INT8 for real."""
 
+import pytest
 from click.testing import CliRunner
 
 from edgedepth.artifacts import read_sidecar
@@ -21,8 +22,9 @@ def test_fast_demo_runs_every_step_and_quantizes_within_the_budget(tmp_path):
     assert (tmp_path / "bench.json").is_file() and (tmp_path / "openvino-int8").is_dir()
 
 
+@pytest.mark.slow
 def test_the_demo_model_beats_the_median_baseline_twice_over_and_its_int8_meets_the_budget(tmp_path):
-    """The demo's own data and training (800 scans at 96×128, 12 epochs; ~5 min on 2 cores), then its INT8.
+    """The demo's own data and training (800 scans at 96×128, 12 epochs; 2–5 min on 2 cores), then its INT8.
 
     A shorter 64×64 run stood for the 2× bar before: it measured 2.04× on one CPU and 1.60× on another (an
     AVX-512 Xeon, 2 threads), too close to the float kernels' rounding, so this runs what the README promises.

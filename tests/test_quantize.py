@@ -116,13 +116,13 @@ def test_onnxruntime_flavour_has_uint8_activations_and_int8_per_channel_weights(
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_int8_model_runs_close_to_float_in_both_cpu_runtimes(quantized, float_model, backend, tmp_path):
-    from edgedepth.backends import get_backend
+    from edgedepth.backends import BuildOptions, LoadOptions, get_backend
 
     module = get_backend(backend)
     batch = np.random.default_rng(1).standard_normal((1, 3, 64, 64), dtype=np.float32)
     outputs = {}
     for name, path in (("float", float_model), ("int8", quantized("tensorrt"))):
-        with module.load(module.build(path, tmp_path / name)) as runner:
+        with module.load(module.build(path, tmp_path / name, BuildOptions()), LoadOptions()) as runner:
             outputs[name] = runner.infer(batch)
     assert outputs["int8"].shape == (1, 1, 64, 64) and np.isfinite(outputs["int8"]).all()
     relative = np.abs(outputs["int8"] - outputs["float"]).mean() / np.abs(outputs["float"]).mean()
@@ -400,7 +400,7 @@ def test_cli_unknown_keep_float_pattern_and_nncf_for_tensorrt(float_model, synth
     assert_fails_cleanly(run_cli(float_model, "--data", synthetic_root, "-o", output, "--keep-float", "nope*"),
                          output, "matches no node")
     assert_fails_cleanly(run_cli(float_model, "--data", synthetic_root, "-o", output, "--engine", "nncf",
-                                 "--target", "tensorrt"), output, "use --engine ort")
+                                 "--target", "tensorrt"), output, "use engine ort")
 
 
 def test_no_valid_sample_fails(synthetic_root):

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import onnx
 import pytest
-from onnx_fixtures import float_onnx, int8_onnx  # noqa: F401  (fixtures)
 
 import edgedepth.backends.tensorrt as trt_backend
 from edgedepth.artifacts import read_sidecar, write_sidecar
+from edgedepth.backends import BuildOptions, LoadOptions
 from edgedepth.errors import EdgeDepthError, RuntimeMissing
 
 TARGET = {"gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "tensorrt_version": "11.0.0"}
@@ -36,10 +36,9 @@ def test_source_uses_no_api_removed_in_tensorrt_11():
 
 def test_missing_tensorrt_gives_a_clear_reason(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt → ImportError
-    assert "tensorrt is not installed" in trt_backend.unavailable_reason()
-    assert not trt_backend.available()
+    assert "tensorrt is not installed" in trt_backend.unavailable_reason("cuda")
     with pytest.raises(RuntimeMissing, match="tensorrt is not installed"):
-        trt_backend.load(tmp_path / "model.engine")
+        trt_backend.load(tmp_path / "model.engine", LoadOptions(device="cuda"))
 
 
 def test_cpu_and_old_tensorrt_are_refused(monkeypatch):
@@ -62,7 +61,7 @@ def test_engine_sidecar_without_target_is_refused():
         trt_backend.check_engine_target(Path("m.engine"), {"precision": "int8"}, TARGET)
 
 
-def test_precision_must_match_the_onnx(float_onnx, int8_onnx):  # noqa: F811
+def test_precision_must_match_the_onnx(float_onnx, int8_onnx):
     assert trt_backend.build_precision(float_onnx, None) == "fp32"
     assert trt_backend.build_precision(float_onnx, "fp16") == "fp16"
     assert trt_backend.build_precision(int8_onnx, None) == "int8"
@@ -157,13 +156,13 @@ def gpu_here(monkeypatch):
     monkeypatch.setattr(trt_backend, "current_target", lambda: dict(TARGET))
 
 
-def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(float_onnx, tmp_path, monkeypatch, gpu_here):
     conv = next(node.name for node in onnx.load(str(float_onnx)).graph.node if node.op_type == "Conv")
     layers = [{"Name": conv, "LayerType": "CaskConvolution", "Inputs": [{"Format/Datatype": "Row major linear FP32"}],
                "Metadata": f"[ONNX Layer: {conv}]"}]
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers))
-    engine = trt_backend.build(float_onnx, tmp_path, {"precision": "fp32"})
+    engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
     assert calls["network_flags"] == 1 << 1 and calls["profiling_verbosity"] == "detailed"
     assert calls["cache_in"] == b"" and "profiles" not in calls  # static input: no profile
     assert engine.read_bytes() == b"serialized engine"
@@ -172,23 +171,23 @@ def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(flo
     assert {k: sidecar[k] for k in TARGET} == TARGET
     assert sidecar["fusion"]["layers"][0]["precision"] == "fp32" and sidecar["fusion"]["layers"][0]["macs"] > 0
 
-    trt_backend.build(float_onnx, tmp_path, {"precision": "fp32"})
+    trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
     assert calls["cache_in"] == b"+timings"  # the first build's cache, read back
 
 
-def test_fp16_build_parses_the_converted_onnx(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+def test_fp16_build_parses_the_converted_onnx(float_onnx, tmp_path, monkeypatch, gpu_here):
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), []))
-    engine = trt_backend.build(float_onnx, tmp_path, {"precision": "fp16"})
+    engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp16"))
     assert Path(calls["parsed"]) == tmp_path / "fp16" / "model.onnx"
     assert [p.name for p in tmp_path.glob("*.json")] == ["model.engine.json"]  # the bench's cache finds the engine
     assert read_sidecar(engine)["precision"] == "fp16"
 
 
-def test_dynamic_input_gets_an_optimization_profile(float_onnx, tmp_path, monkeypatch, gpu_here):  # noqa: F811
+def test_dynamic_input_gets_an_optimization_profile(float_onnx, tmp_path, monkeypatch, gpu_here):
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (-1, 3, -1, -1), []))
-    engine = trt_backend.build(float_onnx, tmp_path, {"max_batch": 4})
+    engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(max_batch=4))
     assert calls["profiles"] == 1
     assert calls["shape"] == ("rgb", (1, 3, 32, 32), (1, 3, 64, 64), (4, 3, 128, 128))
     assert read_sidecar(engine)["profile"]["rgb"]["max"] == [4, 3, 128, 128]
@@ -200,10 +199,10 @@ def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here
     engine.write_bytes(b"engine")
     write_sidecar(engine, {**TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7", "precision": "int8"})
     with pytest.raises(EdgeDepthError, match="built for compute capability 8.7"):
-        trt_backend.load(tmp_path)
+        trt_backend.load(tmp_path, LoadOptions(device="cuda"))
 
 
-def test_cli_build_without_tensorrt_is_one_line(float_onnx, tmp_path, monkeypatch):  # noqa: F811
+def test_cli_build_without_tensorrt_is_one_line(float_onnx, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from edgedepth.cli import main

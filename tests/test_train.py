@@ -28,7 +28,8 @@ def test_the_trained_checkpoint_rebuilds_records_how_it_was_made_and_beats_the_b
 
 
 def test_evaluate_command_prints_the_table_and_writes_json(trained_checkpoint, synthetic_root, tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", str(trained_checkpoint), "--data", str(synthetic_root), "--json", str(tmp_path / "m.json")])
+    result = CliRunner().invoke(main, ["evaluate", str(trained_checkpoint), "--data", str(synthetic_root),
+                                       "--json", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
     assert "median baseline" in result.output and "abs_rel" in result.output
     data = json.loads((tmp_path / "m.json").read_text())

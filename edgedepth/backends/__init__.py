@@ -1,66 +1,72 @@
 """One module per runtime, each imported only when asked for, so a missing runtime costs nothing until used.
 
-A backend module is stateless and provides:
-    NAME: str
-    available() -> bool                     is the runtime importable and usable here?
-    unavailable_reason(device="cpu") -> str one line for a skipped row ("" when available); device optional
-    build(onnx_path, out_dir, options: dict) -> Path    fuse/compile; writes the artifact + sidecar JSON
-    load(artifact, device="cpu", **options) -> Runner
-A Runner is a loaded model: infer(N×3×H×W float32) -> N×1×H×W float32, with name, precision, device.
-`timed_infer` also returns the model-only seconds; a GPU runner overrides it to time with device events.
+Every backend module satisfies `Backend`: a name, the devices it runs on, why it cannot run here (if it
+cannot), `build` (ONNX → the runtime's artifact, published with its sidecar) and `load` (artifact → Runner).
+Options are typed: `BuildOptions` for building, `LoadOptions` for loading, both carrying one `CpuOptions`.
+A `Runner` is a loaded model: `infer` checks the batch (`check_batch`) and `_infer` runs it, the template
+of Polygraphy's `infer`/`infer_impl`; `timed_infer` also returns the model-only seconds.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
+import os
 import time
-from types import ModuleType
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import EdgeDepthError, RuntimeMissing
 
+#: Every backend, in the order tables list them. torch runs the checkpoint itself; the others build an
+#: artifact from ONNX.
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
-
-#: Sidecar keys that describe the model rather than the artifact; every build copies them forward.
-MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing")
-
-
-def model_meta(sidecar: dict) -> dict:
-    return {key: sidecar[key] for key in MODEL_META_KEYS if key in sidecar}
+BUILT_BACKENDS = BACKENDS[1:]
+DEVICES = ("cpu", "cuda")
+#: Precisions an artifact can hold; OpenVINO's performance hints.
+PRECISIONS = ("fp32", "fp16", "int8")
+HINTS = ("LATENCY", "THROUGHPUT")
 
 
-def first_line(exc: BaseException) -> str:
-    """A runtime's exception as one short line, for an EdgeDepthError message."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+@dataclass(frozen=True)
+class CpuOptions:
+    """How a runtime uses the CPU. `threads` applies to every runtime (None: every core); `streams`, `hint`
+    and `inference_precision` are OpenVINO's (one stream, the latency hint and f32 suit single-image
+    latency; f32 is pinned because OpenVINO would pick bf16 on CPUs that have it, and the "FP32" row would
+    silently not be)."""
+
+    threads: int | None = None
+    streams: int = 1
+    hint: str = "LATENCY"
+    inference_precision: str = "f32"
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or os.cpu_count() or 1
 
 
-def input_size_of(sidecar: dict) -> tuple[int, int] | None:
-    """(H, W) recorded in a sidecar, or None when the artifact accepts any size."""
-    size = sidecar.get("input_size")
-    return (int(size[0]), int(size[1])) if size and sidecar.get("dynamic", "none") in ("none", "batch") else None
+@dataclass(frozen=True)
+class BuildOptions:
+    """What `build` is asked for; a backend reads the fields that concern it."""
+
+    device: str = "cpu"
+    precision: str | None = None  # None: what the ONNX holds (TensorRT can also make fp16 from a float ONNX)
+    cpu: CpuOptions = field(default_factory=CpuOptions)
+    keep_float: tuple[str, ...] = ()  # TensorRT fp16: ONNX nodes that stay float32
+    max_batch: int = 8  # TensorRT: largest batch of the profile when the batch axis is dynamic
+    workspace_mb: int | None = None  # TensorRT: builder workspace limit (None: TensorRT's default)
 
 
-def get_backend(name: str) -> ModuleType:
-    if name not in BACKENDS:
-        raise EdgeDepthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
-    return importlib.import_module(f"{__name__}.{name}")
+@dataclass(frozen=True)
+class LoadOptions:
+    """What `load` is asked for; a backend reads the fields that concern it."""
 
-
-def usable_backend(name: str, device: str = "cpu") -> ModuleType:
-    """The backend module, or RuntimeMissing with the reason it cannot run on `device` here."""
-    try:
-        backend = get_backend(name)
-    except ImportError as exc:
-        raise RuntimeMissing(f"the {name} backend cannot be imported here ({exc})")
-    # unavailable_reason(device) where a backend distinguishes devices; the bare contract takes none
-    takes_device = bool(inspect.signature(backend.unavailable_reason).parameters)
-    reason = backend.unavailable_reason(device) if takes_device else backend.unavailable_reason()
-    if reason:
-        raise RuntimeMissing(f"{name} on {device}: {reason}")
-    return backend
+    device: str = "cpu"
+    precision: str = "fp32"  # torch: fp16 runs under CUDA autocast; built artifacts carry their own
+    cpu: CpuOptions = field(default_factory=CpuOptions)
+    warmup: int = 3  # TensorRT: untimed runs at load, so the first timed one is not the slowest
 
 
 class Runner:
@@ -70,6 +76,7 @@ class Runner:
     precision: str = "fp32"
     device: str = "cpu"
     input_size: tuple[int, int] | None = None  # (H, W) when the artifact has a static size
+    settings: dict  # how the runtime was set up (threads, provider, ...), for the bench conditions
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self._infer(self.check_batch(batch))
@@ -106,7 +113,7 @@ class Runner:
             raise EdgeDepthError("input batch holds NaN or Inf; check the image decoding and preprocessing")
         return batch
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,3 +121,45 @@ class Runner:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.precision} on {self.device}>"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every module in this package provides (checked by tests/test_backends.py)."""
+
+    NAME: str
+    DEVICES: tuple[str, ...]  # where it runs; the first is where `edgedepth build` builds for
+
+    def unavailable_reason(self, device: str) -> str:
+        """"" when the runtime is usable on `device` here, else one line saying why not."""
+
+    def build(self, onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: BuildOptions) -> Path:
+        """Fuse/compile the ONNX for this runtime; publish the artifact + sidecar under `out_dir`."""
+
+    def load(self, artifact: str | os.PathLike, options: LoadOptions) -> Runner:
+        """A runner over a built artifact (for torch: the checkpoint)."""
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise EdgeDepthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def usable_backend(name: str, device: str = "cpu") -> Backend:
+    """The backend module, or RuntimeMissing with the reason it cannot run on `device` here."""
+    try:
+        backend = get_backend(name)
+    except ImportError as exc:
+        raise RuntimeMissing(f"the {name} backend cannot be imported here ({exc})")
+    reason = backend.unavailable_reason(device)
+    if reason:
+        raise RuntimeMissing(f"{name} on {device}: {reason}")
+    return backend
+
+
+def wrong_device(name: str, devices: tuple[str, ...], device: str) -> str:
+    """The unavailable-reason line for a device a backend does not run on ("" when it does)."""
+    if device in devices:
+        return ""
+    return f"{name} runs on {' or '.join(devices)}, not {device}"

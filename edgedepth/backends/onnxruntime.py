@@ -12,80 +12,59 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import read_sidecar, sha256, write_sidecar
-from ..errors import EdgeDepthError, RuntimeMissing
+from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
+from ..errors import EdgeDepthError, RuntimeMissing, first_line
 from ..fusion import Layer, fusion_report
-from . import Runner, first_line, input_size_of, model_meta
+from ..onnx_graph import QDQ_OPS, precision_of
+from . import BuildOptions, LoadOptions, Runner, wrong_device
 
 NAME = "onnxruntime"
-DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+DEVICES = ("cpu", "cuda")
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 #: Optimised ops that execute integer arithmetic besides the QLinear* family; everything else runs in float.
 INTEGER_OPS = {"ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
-QDQ = ["QuantizeLinear", "DequantizeLinear"]
 
 
-def available() -> bool:
-    return not unavailable_reason()
-
-
-def unavailable_reason(device: str = "cpu") -> str:
+def unavailable_reason(device: str) -> str:
+    if device not in DEVICES:
+        return wrong_device(NAME, DEVICES, device)
     try:
         import onnxruntime
     except ImportError:
         return "onnxruntime is not installed (pip install onnxruntime)"
-    provider = DEVICES.get(device)
-    if provider not in onnxruntime.get_available_providers():
-        return f"ONNX Runtime has no {provider} here (install onnxruntime-gpu for CUDA)"
+    if PROVIDERS[device] not in onnxruntime.get_available_providers():
+        return f"ONNX Runtime has no {PROVIDERS[device]} here (install onnxruntime-gpu for CUDA)"
     return ""
 
 
-def precision_of(onnx_path: str | os.PathLike) -> str:
-    """'int8' when the graph holds quantize nodes, else 'fp32' (what the sidecar says wins)."""
-    sidecar = read_sidecar(onnx_path, required=False)
-    if "precision" in sidecar:
-        return sidecar["precision"]
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return "int8" if any(node.op_type == "QuantizeLinear" for node in model.graph.node) else "fp32"
-
-
-def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
-    """Optimise the graph with ONNX Runtime and save `<out_dir>/model.onnx` + sidecar with the fusion report.
-
-    options["device"] ("cpu" or "cuda") picks the execution provider whose fusions are applied."""
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: BuildOptions) -> Path:
+    """Optimise the graph with ONNX Runtime and publish `<out_dir>/model.onnx` + sidecar with the fusion report;
+    the fusions are those of the execution provider of `options.device`."""
     import onnxruntime as ort
 
     onnx_path = _existing(onnx_path)
-    device = (options or {}).get("device", "cpu")
-    reason = unavailable_reason(device)
+    reason = unavailable_reason(options.device)
     if reason:
-        raise RuntimeMissing(f"cannot build for ONNX Runtime on {device}: {reason}")
-    out = Path(out_dir) / "model.onnx"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    session_options = ort.SessionOptions()
-    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    session_options.optimized_model_filepath = str(tmp)
-    try:
-        _session(onnx_path, session_options, device)
-        report = fusion_report(onnx_path, engine_layers(tmp), NAME)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise RuntimeMissing(f"cannot build for ONNX Runtime on {options.device}: {reason}")
     source = read_sidecar(onnx_path, required=False)
-    write_sidecar(out, {
-        **model_meta(source),
-        "backend": NAME,
-        "device": device,
-        "precision": precision_of(onnx_path),
-        "dynamic": source.get("dynamic", "none"),
-        "source_onnx": str(onnx_path),
-        "source_onnx_sha256": sha256(onnx_path),
-        "optimization": "ORT_ENABLE_EXTENDED (NCHWc layout pass at load time)",
-        "fusion": report.__dict__,
-    })
-    return out
+    with publishing(Path(out_dir) / "model.onnx") as staging:
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        session_options.optimized_model_filepath = str(staging.artifact)
+        _session(onnx_path, session_options, options.device)
+        report = fusion_report(onnx_path, engine_layers(staging.artifact), NAME)
+        staging.sidecar = {
+            **model_meta(source),
+            "backend": NAME,
+            "device": options.device,
+            "precision": precision_of(onnx_path, source),
+            "dynamic": source.get("dynamic", "none"),
+            "source_onnx": str(onnx_path),
+            "source_onnx_sha256": sha256(onnx_path),
+            "optimization": "ORT_ENABLE_EXTENDED (NCHWc layout pass at load time)",
+            "fusion": report.__dict__,
+        }
+    return Path(out_dir) / "model.onnx"
 
 
 def engine_layers(optimized_onnx: str | os.PathLike) -> list[Layer]:
@@ -97,13 +76,13 @@ def engine_layers(optimized_onnx: str | os.PathLike) -> list[Layer]:
         attrs = {a.name: a for a in node.attribute}
         absorbed = [attrs["activation"].s.decode()] if "activation" in attrs else []
         integer = node.op_type.startswith("QLinear") or node.op_type in INTEGER_OPS
-        absorbed += QDQ if integer else []
+        absorbed += list(QDQ_OPS) if integer else []
         layers.append(Layer(node.name, node.op_type, "int8" if integer else "fp32", [node.name], absorbed))
     return layers
 
 
-def load(artifact: str | os.PathLike, device: str = "cpu", threads: int | None = None, **_) -> "OnnxRuntimeRunner":
-    return OnnxRuntimeRunner(_existing(artifact), device, threads)
+def load(artifact: str | os.PathLike, options: LoadOptions) -> OnnxRuntimeRunner:
+    return OnnxRuntimeRunner(_existing(artifact), options.device, options.cpu.threads)
 
 
 class OnnxRuntimeRunner(Runner):
@@ -120,11 +99,11 @@ class OnnxRuntimeRunner(Runner):
             options.inter_op_num_threads = 1
         self.session = _session(onnx_path, options, device)
         sidecar = read_sidecar(onnx_path, required=False)
-        self.name, self.device, self.precision = NAME, device, precision_of(onnx_path)
+        self.name, self.device, self.precision = NAME, device, precision_of(onnx_path, sidecar)
         self.input_size = input_size_of(sidecar) or _static_size(self.session)
         self.input_name = self.session.get_inputs()[0].name
         self.settings = {
-            "provider": DEVICES[device],
+            "provider": PROVIDERS[device],
             "intra_op_threads": options.intra_op_num_threads or "default (physical cores)",
             "timing": "host clock around session.run" + (", host↔device copies included" if device == "cuda" else ""),
         }
@@ -140,7 +119,7 @@ def _session(onnx_path: Path, options, device: str):
     import onnxruntime as ort
 
     try:
-        return ort.InferenceSession(str(onnx_path), options, providers=[DEVICES[device]])
+        return ort.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[device]])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types for a damaged model
         raise EdgeDepthError(f"ONNX Runtime cannot load {onnx_path} ({first_line(exc)}); re-export it with `edgedepth export`")
 

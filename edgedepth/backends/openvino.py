@@ -1,37 +1,32 @@
-"""OpenVINO on CPU: ONNX (FP32 or Q/DQ INT8) → IR, compiled with explicit threads, streams and hint.
+"""OpenVINO on CPU: ONNX (FP32 or Q/DQ INT8) → IR, compiled with explicit threads, streams, hint and precision.
 
-The IR keeps FP32 weights (`compress_to_fp16=False`). Inference precision is pinned to f32 by default: on
-CPUs with bf16 support OpenVINO otherwise runs float layers in bf16, and the "FP32" row would silently not be.
+The IR keeps FP32 weights (`compress_to_fp16=False`). Every compile in the project goes through
+`compile_model` with a `CpuOptions`, so the runner, the build's fusion report and quantize's per-layer
+profile all run the same configuration (inference precision pinned to f32 unless asked otherwise).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import read_sidecar, sha256, write_sidecar
-from ..errors import EdgeDepthError, RuntimeMissing
+from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
+from ..errors import EdgeDepthError, RuntimeMissing, first_line
 from ..fusion import Layer, fusion_report
-from . import Runner, first_line, input_size_of, model_meta
+from ..onnx_graph import precision_of
+from . import BuildOptions, CpuOptions, LoadOptions, Runner, wrong_device
 
 NAME = "openvino"
-#: Defaults chosen for single-image latency: one stream, every core on it.
-DEFAULT_OPTIONS = {"threads": None, "streams": 1, "hint": "LATENCY", "inference_precision": "f32"}
+DEVICES = ("cpu",)
 #: Runtime-graph bookkeeping nodes that are not layers.
 NOT_LAYERS = {"Input", "Output", "Const"}
 
 
-def available() -> bool:
-    return not unavailable_reason()
-
-
-def unavailable_reason(device: str = "cpu") -> str:
-    if device != "cpu":
-        return "the openvino backend targets the CPU; use onnxruntime or tensorrt on cuda"
+def unavailable_reason(device: str) -> str:
+    if device not in DEVICES:
+        return wrong_device(NAME, DEVICES, device) + "; use onnxruntime or tensorrt on cuda"
     try:
         import openvino  # noqa: F401
     except ImportError:
@@ -39,42 +34,36 @@ def unavailable_reason(device: str = "cpu") -> str:
     return ""
 
 
-def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
-    """Convert to `<out_dir>/model.xml` + `.bin`, compile once for the fusion report, write `model.xml.json`."""
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: BuildOptions) -> Path:
+    """Convert to `<out_dir>/model.xml` + `.bin`, compile once for the fusion report, publish with `model.xml.json`."""
     import openvino as ov
 
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    xml = out_dir / "model.xml"
-    staging = Path(tempfile.mkdtemp(prefix=".build.", dir=out_dir))
-    try:
+    reason = unavailable_reason(options.device)
+    if reason:
+        raise RuntimeMissing(f"cannot build for OpenVINO on {options.device}: {reason}")
+    source = read_sidecar(onnx_path, required=False)
+    xml = Path(out_dir) / "model.xml"
+    with publishing(xml) as staging:
         try:
             model = ov.convert_model(str(onnx_path))
-        except Exception as exc:
+        except Exception as exc:  # OpenVINO's frontends raise their own types for a damaged or foreign file
             raise EdgeDepthError(f"OpenVINO cannot convert {onnx_path} ({first_line(exc)}); re-export it")
-        ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
-        compiled = _compile(staging / "model.xml", compile_settings(options or {}))
-        report = fusion_report(onnx_path, runtime_layers(compiled), NAME)
-        xml.with_suffix(".xml.json").unlink(missing_ok=True)  # an old sidecar must not vouch for the new IR
-        os.replace(staging / "model.bin", xml.with_suffix(".bin"))
-        os.replace(staging / "model.xml", xml)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    source = read_sidecar(onnx_path, required=False)
-    write_sidecar(xml, {
-        **model_meta(source),
-        "backend": NAME,
-        "precision": source.get("precision", "int8" if report.precision_macs.keys() & {"u8", "i8"} else "fp32"),
-        "dynamic": source.get("dynamic", "none"),
-        "source_onnx": str(onnx_path),
-        "source_onnx_sha256": sha256(onnx_path),
-        "compress_to_fp16": False,
-        "compile_options": compile_settings(options or {}),
-        "fusion": report.__dict__,
-    })
+        ov.save_model(model, str(staging.artifact), compress_to_fp16=False)
+        report = fusion_report(onnx_path, runtime_layers(compile_model(staging.artifact, options.cpu)), NAME)
+        staging.sidecar = {
+            **model_meta(source),
+            "backend": NAME,
+            "precision": precision_of(onnx_path, source),
+            "dynamic": source.get("dynamic", "none"),
+            "source_onnx": str(onnx_path),
+            "source_onnx_sha256": sha256(onnx_path),
+            "compress_to_fp16": False,
+            "compile_options": options.cpu.__dict__,
+            "fusion": report.__dict__,
+        }
     return xml
 
 
@@ -91,37 +80,62 @@ def runtime_layers(compiled) -> list[Layer]:
     return layers
 
 
-def load(artifact: str | os.PathLike, device: str = "cpu", **options) -> "OpenVINORunner":
-    reason = unavailable_reason(device)
+def load(artifact: str | os.PathLike, options: LoadOptions) -> OpenVINORunner:
+    """A runner over an IR (its .xml, or the folder `build` wrote) or straight over an ONNX (OpenVINO reads
+    ONNX itself: the IR that `build` saves is the same graph, written and read back)."""
+    reason = unavailable_reason(options.device)
     if reason:
-        raise RuntimeMissing(f"cannot run OpenVINO on {device}: {reason}")
-    xml = Path(artifact)
-    if xml.is_dir():
-        xml = xml / "model.xml"
-    if not xml.is_file() or not xml.with_suffix(".bin").is_file():
-        raise EdgeDepthError(f"OpenVINO IR {xml} (with its .bin) not found; build it with `edgedepth build --backend openvino`")
-    return OpenVINORunner(xml, compile_settings(options))
+        raise RuntimeMissing(f"cannot run OpenVINO on {options.device}: {reason}")
+    path = Path(artifact)
+    if path.is_dir():
+        path = path / "model.xml"
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise EdgeDepthError(f"ONNX model {path} not found; export one with `edgedepth export`")
+    elif not path.is_file() or not path.with_suffix(".bin").is_file():
+        raise EdgeDepthError(f"OpenVINO IR {path} (with its .bin) not found; build it with `edgedepth build`")
+    sidecar = read_sidecar(path, required=False)
+    precision = precision_of(path, sidecar) if path.suffix == ".onnx" else sidecar.get("precision", "fp32")
+    return OpenVINORunner(compile_model(path, options.cpu), sidecar, precision)
 
 
-def compile_settings(options: dict) -> dict:
-    """DEFAULT_OPTIONS overridden by whichever of its keys `options` sets (other keys belong to other backends)."""
-    return {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS and v is not None}}
+def compile_model(model: str | os.PathLike, cpu: CpuOptions, *, profile: bool = False):
+    """The one place OpenVINO compiles a model (an IR .xml or an ONNX path) for the CPU, with `cpu`'s threads,
+    streams, hint and inference precision; `profile` turns on the per-layer counters."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    config = {
+        props.inference_num_threads: cpu.thread_count,
+        props.num_streams: cpu.streams,
+        props.enable_profiling: profile,
+        hints.performance_mode: getattr(hints.PerformanceMode, str(cpu.hint).upper()),
+        hints.inference_precision: getattr(ov.Type, cpu.inference_precision),
+    }
+    core = ov.Core()
+    try:
+        read = core.read_model(str(model))
+    except Exception as exc:  # a damaged IR or ONNX: OpenVINO raises RuntimeError subclasses of its own
+        raise EdgeDepthError(f"{model} is unreadable by OpenVINO ({first_line(exc)}); rebuild it with `edgedepth build`")
+    try:
+        return core.compile_model(read, "CPU", config)
+    except Exception as exc:
+        raise EdgeDepthError(f"OpenVINO cannot compile {model} for CPU ({first_line(exc)}); rebuild it or check the options")
 
 
 class OpenVINORunner(Runner):
-    def __init__(self, xml: Path, settings: dict):
-        sidecar = read_sidecar(xml, required=False)
-        self.compiled = _compile(xml, settings)
-        self.request = self.compiled.create_infer_request()
-        self.name, self.device = NAME, "cpu"
-        self.precision = sidecar.get("precision", "fp32")
+    def __init__(self, compiled, sidecar: dict, precision: str):
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.name, self.device, self.precision = NAME, "cpu", precision
         self.settings = {
-            "threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
-            "streams": int(self.compiled.get_property("NUM_STREAMS")),
-            "hint": str(self.compiled.get_property("PERFORMANCE_HINT")),
-            "inference_precision": self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+            "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            "streams": int(compiled.get_property("NUM_STREAMS")),
+            "hint": str(compiled.get_property("PERFORMANCE_HINT")),
+            "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
         }
-        shape = self.compiled.input(0).get_partial_shape()
+        shape = compiled.input(0).get_partial_shape()
         static = shape.is_static and (shape[2].get_length(), shape[3].get_length())
         self.input_size = input_size_of(sidecar) or static or None
 
@@ -131,25 +145,3 @@ class OpenVINORunner(Runner):
 
     def close(self) -> None:
         self.request = self.compiled = None
-
-
-def _compile(xml: Path, settings: dict):
-    import openvino as ov
-    import openvino.properties as props
-    import openvino.properties.hint as hints
-
-    config = {
-        props.inference_num_threads: settings["threads"] or os.cpu_count(),
-        props.num_streams: settings["streams"],
-        hints.performance_mode: getattr(hints.PerformanceMode, str(settings["hint"]).upper()),
-        hints.inference_precision: getattr(ov.Type, settings["inference_precision"]),
-    }
-    core = ov.Core()
-    try:
-        model = core.read_model(str(xml))
-    except Exception as exc:
-        raise EdgeDepthError(f"OpenVINO IR {xml} is unreadable ({first_line(exc)}); rebuild it with `edgedepth build`")
-    try:
-        return core.compile_model(model, "CPU", config)
-    except Exception as exc:
-        raise EdgeDepthError(f"OpenVINO cannot compile {xml} for CPU ({first_line(exc)}); rebuild it or check the options")

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import atomic_path, read_sidecar, sha256, write_sidecar
+from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
 from ..errors import EdgeDepthError, RuntimeMissing
 from ..fusion import Layer, fusion_report
-from . import Runner, input_size_of, model_meta
+from ..onnx_graph import is_quantized, load_graph
+from . import BuildOptions, LoadOptions, Runner
 
 NAME = "tensorrt"
+DEVICES = ("cuda",)
 MIN_MAJOR = 11
 ENGINE_NAME = "model.engine"
 TIMING_CACHE_NAME = "timing.cache"
@@ -32,13 +34,9 @@ DATATYPE_WORDS = (("int8", "int8"), ("fp8", "fp8"), ("int4", "int4"), ("bf16", "
                   ("fp16", "fp16"), ("float", "fp32"), ("fp32", "fp32"), ("int32", "int32"))
 
 
-def available() -> bool:
-    return not unavailable_reason()
-
-
-def unavailable_reason(device: str = "cuda") -> str:
-    if device != "cuda":
-        return "TensorRT runs on NVIDIA GPUs only; use --device cuda"
+def unavailable_reason(device: str) -> str:
+    if device not in DEVICES:
+        return "TensorRT runs on NVIDIA GPUs only (device cuda)"
     try:
         import tensorrt as trt
     except ImportError:
@@ -53,28 +51,26 @@ def unavailable_reason(device: str = "cuda") -> str:
     return ""
 
 
-def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: BuildOptions) -> Path:
     """Build `<out_dir>/model.engine` (+ sidecar, + timing cache) for the GPU of this machine.
 
-    options: precision ("fp32", "fp16", "int8"; default: int8 for a Q/DQ ONNX, else fp32), keep_float (ONNX
-    node names that stay float32 in an FP16 build), max_batch (dynamic batch axis), workspace_mb."""
+    options.precision: "fp32", "fp16", "int8" (None: int8 for a Q/DQ ONNX, else fp32); keep_float: ONNX node
+    names that stay float32 in an FP16 build; max_batch: dynamic batch axis; workspace_mb."""
     import tensorrt as trt
 
-    options = options or {}
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     if not onnx_path.is_file():
         raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
     reason = unavailable_reason("cuda")
     if reason:
         raise RuntimeMissing(f"cannot build a TensorRT engine here: {reason}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    precision = build_precision(onnx_path, options.get("precision"))
+    precision = build_precision(onnx_path, options.precision)
     parsed = onnx_path
     if precision == "fp16":
         from ..fp16 import convert_to_fp16
 
         # in a subfolder: the engine stays the only finished artifact (file + sidecar) directly in out_dir
-        parsed = convert_to_fp16(onnx_path, out_dir / "fp16" / "model.onnx", keep_float=tuple(options.get("keep_float") or ()))
+        parsed = convert_to_fp16(onnx_path, out_dir / "fp16" / "model.onnx", keep_float=options.keep_float)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -85,48 +81,42 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dic
         raise EdgeDepthError(f"TensorRT cannot parse {parsed} ({errors[:200]}); re-export it with `edgedepth export`")
     config = builder.create_builder_config()
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    if options.get("workspace_mb"):
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options["workspace_mb"]) << 20)
+    if options.workspace_mb:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_mb) << 20)
     cache_path = out_dir / TIMING_CACHE_NAME
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     source = read_sidecar(onnx_path, required=False)
-    profile_shapes = add_profile(builder, network, config, source, int(options.get("max_batch") or DEFAULT_MAX_BATCH))
+    profile_shapes = add_profile(builder, network, config, source, options.max_batch)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EdgeDepthError(f"TensorRT could not build an engine from {parsed}; run with TensorRT's verbose log to see why")
-    engine_path = out_dir / ENGINE_NAME
-    engine_path.with_name(ENGINE_NAME + ".json").unlink(missing_ok=True)  # an old sidecar must not vouch for a new engine
-    with atomic_path(cache_path) as tmp:
-        tmp.write_bytes(memoryview(config.get_timing_cache().serialize()))
-    with atomic_path(engine_path) as tmp:
-        tmp.write_bytes(memoryview(serialized))
-    report = fusion_report(parsed, layer_rows(_engine_information(engine_path)), NAME)
-    write_sidecar(engine_path, {
-        **model_meta(source),
-        **current_target(),
-        "backend": NAME,
-        "precision": precision,
-        "strongly_typed": True,
-        "dynamic": source.get("dynamic", "none"),
-        "profile": profile_shapes,
-        "keep_float": sorted(options.get("keep_float") or ()),
-        "source_onnx": str(onnx_path),
-        "source_onnx_sha256": sha256(onnx_path),
-        "parsed_onnx": str(parsed),
-        "timing_cache": str(cache_path),
-        "fusion": report.__dict__,
-    })
-    return engine_path
+    with publishing(out_dir / ENGINE_NAME) as staging:
+        (staging / TIMING_CACHE_NAME).write_bytes(memoryview(config.get_timing_cache().serialize()))
+        staging.artifact.write_bytes(memoryview(serialized))
+        report = fusion_report(parsed, layer_rows(_engine_information(staging.artifact)), NAME)
+        staging.sidecar = {
+            **model_meta(source),
+            **current_target(),
+            "backend": NAME,
+            "precision": precision,
+            "strongly_typed": True,
+            "dynamic": source.get("dynamic", "none"),
+            "profile": profile_shapes,
+            "keep_float": sorted(options.keep_float),
+            "source_onnx": str(onnx_path),
+            "source_onnx_sha256": sha256(onnx_path),
+            "parsed_onnx": str(parsed),
+            "timing_cache": str(cache_path),
+            "fusion": report.__dict__,
+        }
+    return out_dir / ENGINE_NAME
 
 
 def build_precision(onnx_path: Path, requested: str | None) -> str:
     """The precision an engine from this ONNX will have; refuses a request the ONNX cannot give."""
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    quantized = any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node)
+    quantized = is_quantized(load_graph(onnx_path))
     if requested in (None, "int8" if quantized else "fp32"):
         return "int8" if quantized else "fp32"
     if quantized:
@@ -156,7 +146,8 @@ def add_profile(builder, network, config, source: dict, max_batch: int) -> dict 
             size = int((h, w)[axis - 2])
             ranges.append((max(32, size // 2), size, size * 2))
         else:
-            raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic and the ONNX sidecar gives no size for it; re-export with --size")
+            raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic and the ONNX sidecar gives no size for it; "
+                                 "re-export it with a size")
     low, opt, high = (list(column) for column in zip(*ranges))
     profile = builder.create_optimization_profile()
     profile.set_shape(tensor.name, tuple(low), tuple(opt), tuple(high))
@@ -176,18 +167,14 @@ def current_target() -> dict:
 def check_engine_target(engine_path: Path, sidecar: dict, target: dict) -> None:
     """Refuse an engine built for another GPU or TensorRT version, naming both."""
     if not sidecar.get("tensorrt_version") or not sidecar.get("compute_capability"):
-        raise EdgeDepthError(f"{engine_path} sidecar does not say which GPU and TensorRT built it; rebuild with `edgedepth build --backend tensorrt`")
+        raise EdgeDepthError(f"{engine_path} sidecar does not say which GPU and TensorRT built it; "
+                             "rebuild it with `edgedepth build --backend tensorrt`")
     for key, what in (("tensorrt_version", "TensorRT"), ("compute_capability", "compute capability"), ("gpu", "GPU")):
         if str(sidecar.get(key)) != str(target[key]):
             raise EdgeDepthError(
                 f"{engine_path} was built for {what} {sidecar.get(key)} but this machine has {target[key]}; "
                 "rebuild it here with `edgedepth build --backend tensorrt`"
             )
-
-
-def layer_precisions(engine_path: str | os.PathLike) -> list[dict]:
-    """Every engine layer with the precision it executes in (from the engine inspector), for the fusion report."""
-    return [layer.__dict__ for layer in layer_rows(_engine_information(Path(engine_path)))]
 
 
 def layer_rows(information: dict) -> list[Layer]:
@@ -228,10 +215,10 @@ def _deserialize(engine_path: Path):
     return engine
 
 
-def load(artifact: str | os.PathLike, device: str = "cuda", warmup: int = 3, **options) -> "TensorRTRunner":
-    reason = unavailable_reason(device)
+def load(artifact: str | os.PathLike, options: LoadOptions) -> TensorRTRunner:
+    reason = unavailable_reason(options.device)
     if reason:
-        raise RuntimeMissing(f"cannot run TensorRT on {device}: {reason}")
+        raise RuntimeMissing(f"cannot run TensorRT on {options.device}: {reason}")
     engine_path = Path(artifact)
     if engine_path.is_dir():
         engine_path = engine_path / ENGINE_NAME
@@ -239,7 +226,7 @@ def load(artifact: str | os.PathLike, device: str = "cuda", warmup: int = 3, **o
         raise EdgeDepthError(f"TensorRT engine {engine_path} not found; build it with `edgedepth build --backend tensorrt`")
     sidecar = read_sidecar(engine_path)
     check_engine_target(engine_path, sidecar, current_target())
-    return TensorRTRunner(engine_path, sidecar, warmup)
+    return TensorRTRunner(engine_path, sidecar, options.warmup)
 
 
 class TensorRTRunner(Runner):
@@ -256,6 +243,7 @@ class TensorRTRunner(Runner):
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self.name, self.device, self.precision = NAME, "cuda", sidecar.get("precision", "fp32")
+        self.settings = {"timing": "CUDA events around execute_async_v3", "precision": self.precision}
         self.input_size = input_size_of(sidecar)
         h, w = self.input_size or sidecar.get("input_size")
         for _ in range(warmup):

@@ -12,35 +12,33 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeDepthError, RuntimeMissing
-from . import Runner
+from . import BuildOptions, LoadOptions, Runner, wrong_device
 
 NAME = "torch"
+DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16")
 
 
-def available() -> bool:
-    return True
-
-
-def unavailable_reason(device: str = "cpu") -> str:
+def unavailable_reason(device: str) -> str:
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
         return "PyTorch sees no CUDA device (no NVIDIA GPU, driver or CUDA build of torch)"
-    return ""
+    return wrong_device(NAME, DEVICES, device)
 
 
-def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: dict | None = None) -> Path:
+def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: BuildOptions) -> Path:
     raise EdgeDepthError("the torch backend runs the checkpoint (.pt) itself; there is nothing to build from ONNX")
 
 
-def load(artifact: str | os.PathLike, device: str = "cpu", precision: str = "fp32", threads: int | None = None, **_) -> "TorchRunner":
-    reason = unavailable_reason(device)
+def load(artifact: str | os.PathLike, options: LoadOptions) -> TorchRunner:
+    reason = unavailable_reason(options.device)
     if reason:
-        raise RuntimeMissing(f"cannot run PyTorch on {device}: {reason}")
-    if precision not in PRECISIONS or (precision == "fp16" and device != "cuda"):
-        raise EdgeDepthError(f"torch precision {precision!r} on {device} is not offered; use fp32 (fp16 is CUDA-only)")
-    return TorchRunner(Path(artifact), device, precision, threads)
+        raise RuntimeMissing(f"cannot run PyTorch on {options.device}: {reason}")
+    if options.precision not in PRECISIONS or (options.precision == "fp16" and options.device != "cuda"):
+        raise EdgeDepthError(f"torch precision {options.precision!r} on {options.device} is not offered; "
+                             "use fp32 (fp16 is CUDA-only)")
+    return TorchRunner(Path(artifact), options.device, options.precision, options.cpu.threads)
 
 
 class TorchRunner(Runner):

@@ -48,9 +48,9 @@ def find_samples(path: str | os.PathLike) -> list[Sample]:
     """Every RGB image with its depth under `path`, in a stable order; an image without depth is an error."""
     path = Path(path)
     if not path.exists():
-        raise EdgeDepthError(f"data folder {path} not found; point --data at a DIODE folder (or make one: edgedepth synth)")
+        raise EdgeDepthError(f"data folder {path} not found; give a DIODE root, split or scene folder (or make one with `edgedepth synth`)")
     if not path.is_dir():
-        raise EdgeDepthError(f"data path {path} is not a folder; point --data at a DIODE root, split or scene folder")
+        raise EdgeDepthError(f"data path {path} is not a folder; give a DIODE root, split or scene folder")
     samples = []
     for rgb in sorted(path.rglob("*.png")):
         depth = rgb.with_name(rgb.stem + "_depth.npy")

@@ -38,7 +38,7 @@ class _Hit:
     pattern: np.ndarray  # per-pixel texture kind: 0 plain, 1 checker, 2 stripes, 3 noise
 
     @classmethod
-    def empty(cls, n: int) -> "_Hit":
+    def empty(cls, n: int) -> _Hit:
         return cls(np.full(n, np.inf), np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 2)), np.zeros(n, np.int8))
 
     def take(self, t: np.ndarray, normal: np.ndarray, albedo, uv: np.ndarray, pattern: int) -> None:
@@ -124,7 +124,8 @@ def _indoor(rng: np.random.Generator) -> list:
         prims.append(("box", ((x - sx / 2, floor_y, z), (x + sx / 2, floor_y + sy, z + sz), _colour(rng), int(rng.integers(0, 4)))))
     for _ in range(rng.integers(0, 3)):
         r = rng.uniform(0.2, 0.6)
-        prims.append(("sphere", ((rng.uniform(-width / 3, width / 3), floor_y + r, rng.uniform(1.5, depth - 1)), r, _colour(rng), int(rng.integers(0, 4)))))
+        centre = (rng.uniform(-width / 3, width / 3), floor_y + r, rng.uniform(1.5, depth - 1))
+        prims.append(("sphere", (centre, r, _colour(rng), int(rng.integers(0, 4)))))
     return prims
 
 

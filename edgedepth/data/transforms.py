@@ -8,13 +8,15 @@ the project normalises images.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import EdgeDepthError
+
+if TYPE_CHECKING:  # torch is imported where an image is resized: PREPROCESSING and parse_size stay light
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,6 +46,8 @@ def check_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:
 
 def resize_bilinear(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """N×C×H×W float resize to (H, W): bilinear, half-pixel centres, no antialias."""
+    import torch.nn.functional as F
+
     if tuple(batch.shape[-2:]) == tuple(size):
         return batch
     return F.interpolate(batch, size=tuple(size), mode="bilinear", align_corners=False, antialias=False)
@@ -51,6 +55,8 @@ def resize_bilinear(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
     """One H×W×3 uint8 image or a sequence of them → N×3×H×W float32 at `size` = (H, W)."""
+    import torch
+
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = [images]
     tensors = []
@@ -75,15 +81,16 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return array[rows[:, None], cols[None, :]]
 
 
-def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
-    """'512x384' → (H, W). `order` says how the user wrote it: 'HxW' or 'WxH'."""
-    try:
-        a, b = (int(v) for v in text.lower().replace("×", "x").split("x"))
-    except ValueError:
-        raise EdgeDepthError(f"size {text!r} is not of the form {order} (two positive integers, e.g. 256x256)")
-    if a <= 0 or b <= 0:
-        raise EdgeDepthError(f"size {text!r} must be positive")
-    return (a, b) if order == "HxW" else (b, a)
+def parse_size(text: str) -> tuple[int, int]:
+    """'384x512' → (H, W) = (384, 512). Sizes are height × width everywhere in the project, as the tensors'
+    N×C×H×W order; 'x' or '×' between two positive integers, nothing else."""
+    parts = text.strip().lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise EdgeDepthError(f"size {text!r} is not HxW (height x width, two positive integers, e.g. 384x512)")
+    h, w = int(parts[0]), int(parts[1])
+    if h <= 0 or w <= 0:
+        raise EdgeDepthError(f"size {text!r} must be positive (HxW, e.g. 384x512)")
+    return h, w
 
 
 def augment(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, rng: np.random.Generator,

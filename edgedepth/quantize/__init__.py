@@ -5,8 +5,8 @@ artifact is one Q/DQ ONNX calibrated once, in the form `--target` names (see `fl
 """
 
 from .evaluate import Budget
-from .flavours import FLAVOURS, TARGETS, Flavour
+from .flavours import FLAVOURS, Flavour
 from .ort_engine import METHODS
 from .pipeline import ENGINES, PRODUCER, quantize_onnx
 
-__all__ = ["Budget", "ENGINES", "FLAVOURS", "METHODS", "PRODUCER", "TARGETS", "Flavour", "quantize_onnx"]
+__all__ = ["ENGINES", "FLAVOURS", "METHODS", "PRODUCER", "Budget", "Flavour", "quantize_onnx"]

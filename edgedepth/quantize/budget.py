@@ -18,27 +18,23 @@ bisects back to the smallest such k.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import EdgeDepthError
+from ..onnx_graph import QDQ_OPS, load_graph
 from .evaluate import Budget
 from .float_layers import with_float_layers
 
 
 def quantized_layers(int8_onnx: Path) -> list[str]:
     """Names of the nodes that read a dequantized tensor: the layers INT8 actually touches."""
-    import onnx
-
-    graph = onnx.load(int8_onnx, load_external_data=False).graph
+    graph = load_graph(int8_onnx).graph
     dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
-    return [
-        node.name for node in graph.node
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") and dequantized.intersection(node.input)
-    ]
+    return [node.name for node in graph.node if node.op_type not in QDQ_OPS and dequantized.intersection(node.input)]
 
 
 def rank_by_sensitivity(float_onnx: Path, int8_onnx: Path, layers: Sequence[str], batches: Sequence[np.ndarray],

@@ -12,9 +12,9 @@ around the 1.25 threshold to charge a 0.015 δ1 drop to an INT8 model whose δ1 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,14 +34,14 @@ class Budget:
     abs_rel_increase: float = 0.05  # relative to the float model's AbsRel
 
     @classmethod
-    def parse(cls, text: str) -> "Budget":
+    def parse(cls, text: str) -> Budget:
         """'0.01,0.05' → Budget(δ1 drop 0.01, AbsRel increase 5 %)."""
         try:
             delta1_drop, abs_rel_increase = (float(v) for v in text.split(","))
         except ValueError:
-            raise EdgeDepthError(f"--accuracy-budget {text!r} is not DELTA1_DROP,ABSREL_INCREASE (e.g. 0.01,0.05)")
+            raise EdgeDepthError(f"accuracy budget {text!r} is not DELTA1_DROP,ABSREL_INCREASE (e.g. 0.01,0.05)")
         if delta1_drop < 0 or abs_rel_increase < 0:
-            raise EdgeDepthError(f"--accuracy-budget {text!r}: both limits must be ≥ 0")
+            raise EdgeDepthError(f"accuracy budget {text!r}: both limits must be ≥ 0")
         return cls(delta1_drop, abs_rel_increase)
 
     def holds(self, deltas: dict[str, float]) -> bool:
@@ -106,11 +106,10 @@ def _upper_bound(differences: Sequence[float]) -> float:
 
 
 def openvino_runner(onnx_path: Path):
-    """The project's OpenVINO runner with bench's default settings, compiled straight from the ONNX (OpenVINO
-    reads ONNX itself; the IR that `build` saves would be the same graph, written and read back)."""
-    from ..backends import openvino as ov_backend
+    """The project's OpenVINO runner with bench's default settings, straight from the ONNX."""
+    from ..backends import LoadOptions, get_backend
 
-    return ov_backend.OpenVINORunner(Path(onnx_path), dict(ov_backend.DEFAULT_OPTIONS))
+    return get_backend("openvino").load(onnx_path, LoadOptions())
 
 
 def latency_ms(onnx_path: Path, batch: np.ndarray) -> float:

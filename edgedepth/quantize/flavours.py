@@ -52,4 +52,3 @@ FLAVOURS: dict[str, Flavour] = {
         "measured faster in OpenVINO than symmetric INT8 activations on AVX2 (flavours.py docstring)",
     ),
 }
-TARGETS = tuple(FLAVOURS)

@@ -9,9 +9,9 @@ the output's mean relative deviation from float went 0.035 → 0.033; rewired to
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from ..fusion import QDQ_OPS
+from ..onnx_graph import QDQ_OPS
 
 
 def with_float_layers(int8_model, float_model, layers: Sequence[str]):

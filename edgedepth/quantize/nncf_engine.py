@@ -8,12 +8,11 @@ set (the ort engine caches).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..calibration import CalibrationSet
 from .flavours import Flavour
-
 
 
 class NncfQuantizer:

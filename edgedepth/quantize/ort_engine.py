@@ -12,8 +12,8 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..artifacts import atomic_path
 from ..calibration import CalibrationSet
@@ -25,8 +25,6 @@ METHODS = ("minmax", "entropy", "percentile")
 #: deeplabv3_resnet50 at 512², entropy: peak RSS 2.4 GB with 1 sample per pass (8 samples, 22 s), 4.3-5.2 GB
 #: with 2 (8 or 16 samples: the peak does not grow with the sample count), and passes of 1 were no slower.
 CHUNK = 1
-#: Compute layers: the ones `--keep-float-slow` profiles.
-COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 STATS_VERSION = "2"
 
 

@@ -12,20 +12,20 @@ import contextlib
 import fnmatch
 import io
 import os
-import shutil
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
-from ..artifacts import atomic_path, ensure_writable_parent, read_sidecar, sha256, write_sidecar
-from ..backends import first_line, model_meta
+from ..artifacts import ensure_writable_parent, model_meta, publishing, read_sidecar, sha256
 from ..calibration import CalibrationSet, load_split, stratified_order
-from ..errors import EdgeDepthError
+from ..errors import EdgeDepthError, first_line
+from ..onnx_graph import compute_nodes, is_quantized, load_graph
 from . import budget as budget_search
 from .evaluate import Budget, HeldOut, latency_ms
 from .flavours import FLAVOURS, Flavour
 from .nncf_engine import NncfQuantizer
-from .ort_engine import COMPUTE_OPS, OrtQuantizer
+from .ort_engine import OrtQuantizer
 from .speed import slow_int8_layers
 
 PRODUCER = "edgedepth-quantize"
@@ -56,16 +56,16 @@ def quantize_onnx(
 ) -> Path:
     """Write `output` (Q/DQ INT8 ONNX), its calibration manifest (default `<output stem>.calibration.json`)
     and its sidecar `<output>.json`; returns `output`."""
-    _check_choice("--target", target, FLAVOURS)
-    _check_choice("--engine", engine, ENGINES)
-    _check_choice(f"--method (with --engine {engine})", method, ENGINES[engine].methods)
+    _check_choice("target", target, FLAVOURS)
+    _check_choice("engine", engine, ENGINES)
+    _check_choice(f"method (with engine {engine})", method, ENGINES[engine].methods)
     if target not in ENGINES[engine].targets:
-        raise EdgeDepthError(f"--engine {engine} cannot emit the {target} flavour (NNCF picks activation signedness "
-                             "itself); use --engine ort")
+        raise EdgeDepthError(f"engine {engine} cannot emit the {target} flavour (NNCF picks activation signedness "
+                             "itself); use engine ort")
     source, output = Path(onnx_path), ensure_writable_parent(output)
     meta, graph = load_source(source)
     if source.resolve() == output.resolve():
-        raise EdgeDepthError(f"-o {output} would overwrite the float model; choose another output path")
+        raise EdgeDepthError(f"output {output} would overwrite the float model; choose another output path")
     keep = resolve_patterns(keep_float, [node.name for node in graph.node])
     size = tuple(meta["input_size"])
     pool, held_out_samples = load_split(data)
@@ -74,7 +74,7 @@ def quantize_onnx(
     held_out = HeldOut(held_out_samples, size, meta["depth"]) if held_out_samples else None
     held_out = held_out if held_out and held_out.count else None
     if accuracy_budget is not None and held_out is None:
-        raise EdgeDepthError(f"--accuracy-budget needs held-out scenes with valid depth, but {data} has too few scenes")
+        raise EdgeDepthError(f"an accuracy budget needs held-out scenes with valid depth, but {data} has too few scenes")
     flavour = FLAVOURS[target]
     manifest_path = Path(manifest) if manifest else output.with_name(output.name.removesuffix(".onnx") + ".calibration.json")
 
@@ -84,28 +84,29 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=output.parent) as work:
         session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0))
         final, record = session.run(keep, keep_float_slow, accuracy_budget)
-        with atomic_path(output) as tmp:
-            shutil.copyfile(final, tmp)
-    calibration.write_manifest(manifest_path)
-    write_sidecar(output, {
-        "producer": PRODUCER,
-        **model_meta(meta),
-        "precision": "int8",
-        "target": target,
-        "flavour": flavour.describe(),
-        "engine": engine,
-        "method": method,
-        "samples": len(calibration),
-        "samples_requested": samples,
-        "seed": seed,
-        "source_onnx": str(source),
-        "source_onnx_sha256": source_sha256,
-        "opset": meta.get("opset"),
-        "dynamic": meta.get("dynamic", "none"),
-        "calibration": {"manifest": str(manifest_path), **calibration.manifest},
-        "statistics": {"cache": quantizer.stats_path and str(quantizer.stats_path), "reused": quantizer.stats_cached},
-        **record,
-    })
+        calibration.write_manifest(manifest_path)
+        with publishing(output) as staging:
+            os.replace(final, staging.artifact)
+            staging.sidecar = {
+                "producer": PRODUCER,
+                **model_meta(meta),
+                "precision": "int8",
+                "target": target,
+                "flavour": flavour.describe(),
+                "engine": engine,
+                "method": method,
+                "samples": len(calibration),
+                "samples_requested": samples,
+                "seed": seed,
+                "source_onnx": str(source),
+                "source_onnx_sha256": source_sha256,
+                "opset": meta.get("opset"),
+                "dynamic": meta.get("dynamic", "none"),
+                "calibration": {"manifest": str(manifest_path), **calibration.manifest},
+                "statistics": {"cache": quantizer.stats_path and str(quantizer.stats_path),
+                               "reused": quantizer.stats_cached},
+                **record,
+            }
     return output
 
 
@@ -204,10 +205,7 @@ class _Session:
         return full_int8, keep
 
     def _compute_layers(self) -> list[str]:
-        import onnx
-
-        graph = onnx.load(self.source, load_external_data=False).graph
-        return [node.name for node in graph.node if node.op_type in COMPUTE_OPS]
+        return compute_nodes(load_graph(self.source))
 
 
 def load_source(path: Path):
@@ -227,7 +225,7 @@ def load_source(path: Path):
             f"{path} is not from edgedepth export (no {path.name}.json sidecar naming it); "
             "export the checkpoint with `edgedepth export CKPT -o model.onnx` and quantize that"
         )
-    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node):
+    if is_quantized(model):
         raise EdgeDepthError(f"{path} is already quantized; quantize the float ONNX from `edgedepth export`")
     return meta, model.graph
 
@@ -238,7 +236,7 @@ def resolve_patterns(patterns: Sequence[str], names: Sequence[str]) -> list[str]
     for pattern in patterns:
         matches = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
         if not matches:
-            raise EdgeDepthError(f"--keep-float {pattern!r} matches no node of the model; node names look like {names[0]!r}")
+            raise EdgeDepthError(f"keep-float pattern {pattern!r} matches no node of the model; node names look like {names[0]!r}")
         chosen += [name for name in matches if name not in chosen]
     return chosen
 

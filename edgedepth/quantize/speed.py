@@ -12,11 +12,10 @@ model then measures faster.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,12 +28,10 @@ SLOWER_BY, MIN_LOSS_SHARE = 1.1, 0.02
 
 def layer_times_us(onnx_path: Path, layers: Sequence[str], batch: np.ndarray) -> dict[str, float]:
     """Median time per run (µs) of each named ONNX layer in OpenVINO on CPU, reorders feeding it included."""
-    import openvino as ov
+    from ..backends import CpuOptions
+    from ..backends.openvino import compile_model
 
-    compiled = ov.Core().compile_model(str(onnx_path), "CPU", {
-        "PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": os.cpu_count(),
-        "INFERENCE_PRECISION_HINT": "f32",
-    })
+    compiled = compile_model(onnx_path, CpuOptions(), profile=True)
     request = compiled.create_infer_request()
     patterns = {name: re.compile(re.escape(name) + r"(/|$)") for name in layers}
     runs: dict[str, list[float]] = defaultdict(list)

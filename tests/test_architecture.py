@@ -1,0 +1,118 @@
+"""The structure DESIGN.md promises, checked: the layer order of imports, a light `import`, one backend contract."""
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import edgedepth
+from edgedepth.backends import BACKENDS, Backend, get_backend
+
+PACKAGE = Path(edgedepth.__file__).parent
+
+#: Every module of the package, lowest layer first (DESIGN.md, "Layers"). A module may import from its own
+#: layer and those below, never from a layer above. The package root (`edgedepth/__init__.py`) is the public
+#: face: anyone may read `__version__` from it, and it names its API lazily, so it is in no layer.
+#: A new module must be placed here: the test fails on a module it does not know.
+LAYERS = [
+    {"errors", "artifacts", "onnx_graph"},
+    {"data", "data.diode", "data.transforms", "data.synthetic", "metrics", "losses"},
+    {"models", "wrappers", "calibration", "fusion", "fp16"},
+    {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
+    {"quantize", "quantize.pipeline", "quantize.budget", "quantize.evaluate", "quantize.flavours", "quantize.float_layers",
+     "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export", "train", "capi"},
+    {"bench", "report"},
+    {"cli", "demo"},
+]
+#: Runtimes that only the code needing them may load (DESIGN.md: Polygraphy's import hygiene).
+RUNTIMES = ("onnx", "onnxruntime", "openvino", "tensorrt", "nncf")
+
+
+def package_modules() -> list[str]:
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts:
+            names.append(".".join(parts))
+    return names
+
+
+def imported_modules(name: str) -> set[str]:
+    """Package modules that module `name` imports anywhere in its source (lazy imports inside functions too)."""
+    path = PACKAGE.joinpath(*name.split("."))
+    is_package = path.is_dir()
+    path = path / "__init__.py" if is_package else path.with_suffix(".py")
+    here = name.split(".") if is_package else name.split(".")[:-1]
+    known = set(package_modules())
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1] if node.level > 1 else here
+                target = [*base, *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.split(".")[0] == "edgedepth":
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:  # `from . import models` names a module; `from .x import f` a symbol of x
+                candidate = ".".join([*target, alias.name])
+                found.add(candidate if candidate in known else ".".join(target))
+        elif isinstance(node, ast.Import):
+            found.update(".".join(a.name.split(".")[1:]) for a in node.names if a.name.split(".")[0] == "edgedepth")
+    return {module for module in found if module}  # "" is the package root: __version__
+
+
+def layer_of(name: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if name in layer)
+
+
+def test_every_module_has_a_layer():
+    placed = set().union(*LAYERS)
+    assert set(package_modules()) - placed == set(), "place new modules in LAYERS (and DESIGN.md)"
+    assert placed - set(package_modules()) == set(), "LAYERS names a module that no longer exists"
+
+
+def test_no_module_imports_a_layer_above_it():
+    upward = [
+        f"{name} (layer {layer_of(name)}) imports {target} (layer {layer_of(target)})"
+        for name in package_modules()
+        for target in imported_modules(name)
+        if layer_of(target) > layer_of(name)
+    ]
+    assert upward == []
+
+
+def test_the_import_scan_sees_relative_and_lazy_imports():
+    assert "artifacts" in imported_modules("fp16") and "onnx_graph" in imported_modules("fp16")
+    assert "fp16" in imported_modules("backends.tensorrt")  # imported inside build()
+    assert "backends" in imported_modules("backends.openvino")  # `from . import Runner`
+
+
+def test_importing_any_module_loads_no_runtime_and_the_cli_no_torch():
+    """Each module imported in turn in one fresh interpreter; a runtime appearing is blamed on the import."""
+    code = (
+        "import importlib, sys\n"
+        f"runtimes = {RUNTIMES!r}\n"
+        f"for name in {['edgedepth.' + m for m in package_modules()]!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    loaded = [r for r in runtimes if r in sys.modules]\n"
+        "    if loaded: print(name, 'loaded', loaded); break\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+    cli = "import sys, edgedepth.cli; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", cli], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_backend_satisfies_the_contract(name):
+    module = get_backend(name)
+    assert isinstance(module, Backend) and module.NAME == name and module.DEVICES
+    for function in ("unavailable_reason", "build", "load"):
+        expected = list(inspect.signature(getattr(Backend, function)).parameters)[1:]  # without self
+        assert list(inspect.signature(getattr(module, function)).parameters) == expected, function
+    assert module.unavailable_reason("quantum") != ""  # a device it does not run on is refused with a reason
