@@ -90,13 +90,26 @@ def test_library_exports_exactly_the_header_api(capi):
     assert json.loads(Path(str(capi["library"]) + ".json").read_text())["openvino_dir"].endswith("cmake")
 
 
+def test_statuses_are_only_ever_appended():
+    """Compiled programs hold these numbers: a renumbered status would silently change their meaning."""
+    header = (SOURCE_DIR / "include" / "edgedepth.h").read_text()
+    statuses = {name: int(value) for name, value in re.findall(r"^\s*(ED_\w+) = (\d+),?", header, flags=re.M)}
+    assert statuses == {"ED_OK": 0, "ED_ERR_ARG": 1, "ED_ERR_IO": 2, "ED_ERR_MODEL": 3, "ED_ERR_RUNTIME": 4,
+                        "ED_ERR_NOMEM": 5}
+
+
 @pytest.mark.parametrize("compiler, language", [("cc", ["-x", "c", "-std=c99"]), ("c++", ["-x", "c++", "-std=c++11"])])
-def test_header_is_strict_c99_and_includable_from_cxx(compiler, language):
+def test_header_is_strict_c99_and_includable_from_cxx(compiler, language, tmp_path):
+    """The header, and a client that starts its options from ED_OPTIONS_INIT, compile warning-free."""
     if shutil.which(compiler) is None:
         pytest.skip(f"{compiler} is not installed")
-    done = subprocess.run([compiler, *language, "-pedantic-errors", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
-                           str(SOURCE_DIR / "include" / "edgedepth.h")], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    client = tmp_path / "client.c"
+    client.write_text('#include "edgedepth.h"\nint main(void) {\n    ed_options options = ED_OPTIONS_INIT;\n'
+                      '    options.num_threads = 1;\n    return options.struct_size == sizeof options ? 0 : 1;\n}\n')
+    for source in (SOURCE_DIR / "include" / "edgedepth.h", client):
+        done = subprocess.run([compiler, *language, "-pedantic-errors", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+                               "-I", str(SOURCE_DIR / "include"), str(source)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
 
 
 def test_capi_build_without_cmake_is_a_one_line_error(monkeypatch, tmp_path):

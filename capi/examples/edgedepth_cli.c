@@ -134,7 +134,7 @@ static void print_report(const image *img, const float *depth, int out_w, int ou
 
 int main(int argc, char **argv)
 {
-    ed_options options = {"CPU", 0};
+    ed_options options = ED_OPTIONS_INIT;
     int runs = 1, out_w = 0, out_h = 0, opt;
     while ((opt = getopt(argc, argv, "d:t:n:s:")) != -1) {
         switch (opt) {

@@ -2,6 +2,7 @@
  * "wrap the caller's pixels, infer, resize the depth map to the caller's size". */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 
 #define ED_PATH_MAX 4096
 #define ED_BUILD_HINT "build one with `edgedepth build --backend openvino`"
+
+/* sizeof(ed_options) in the first version with struct_size: {struct_size, device, num_threads, reserved}.
+ * A smaller struct_size was never set (or is a layout from before struct_size existed). */
+#define ED_OPTIONS_V1_SIZE (offsetof(ed_options, reserved) + sizeof(int))
+/* The largest struct_size taken at its word (the Linux kernel's bound for its extensible structs: one page).
+ * Anything larger is no options struct but, e.g., a pointer from a program built before struct_size. */
+#define ED_OPTIONS_MAX_SIZE 4096
+#define ED_OPTIONS_HINT "initialise the options with ED_OPTIONS_INIT (it sets struct_size = sizeof(ed_options))"
 
 struct ed_runner {
     ov_core_t *core;
@@ -87,8 +96,11 @@ static ed_status port_dims(const ov_model_t *model, int input, int64_t dims[4], 
 static ed_status check_model(const ov_model_t *model, const char *xml, int *height, int *width)
 {
     size_t inputs = 0, outputs = 0;
-    ov_model_inputs_size(model, &inputs);
-    ov_model_outputs_size(model, &outputs);
+    ov_status_e st = ov_model_inputs_size(model, &inputs);
+    if (st == OK)
+        st = ov_model_outputs_size(model, &outputs);
+    if (st != OK)
+        return ed_fail_ov(ED_ERR_MODEL, st, "counting the model's inputs and outputs");
     if (inputs != 1 || outputs != 1)
         return ed_fail(ED_ERR_MODEL, "%s has %zu inputs and %zu outputs; an edgedepth model has one of each (rgb, depth)",
                        xml, inputs, outputs);
@@ -202,8 +214,8 @@ static ed_status add_preprocessing(ov_model_t *model, int height, int width, ov_
  * plugin may otherwise choose bf16); then create the runner's one inference request. */
 static ed_status compile(ed_runner *r, const ov_model_t *model, const ed_options *options)
 {
-    const char *device = options && options->device ? options->device : "CPU";
-    int threads = options ? options->num_threads : 0;
+    const char *device = options->device ? options->device : "CPU";
+    int threads = options->num_threads;
     char threads_text[16];
     snprintf(threads_text, sizeof threads_text, "%d", threads);
     ov_status_e st = threads > 0
@@ -245,6 +257,37 @@ static ed_status read_output_size(ed_runner *r)
     return ok ? ED_OK : ed_fail(ED_ERR_MODEL, "the depth output has no fixed 1 x 1 x H x W shape");
 }
 
+/* The caller's options as this library knows them (the Linux kernel's copy_struct_from_user rule): fields the
+ * caller's struct_size lacks take their defaults (0); bytes beyond this library's fields must be 0, since
+ * they are options a newer header added and this library cannot honour. */
+static ed_status read_options(const ed_options *given, ed_options *known)
+{
+    static const ed_options defaults = ED_OPTIONS_INIT;
+    *known = defaults;
+    if (!given)
+        return ED_OK;
+    size_t size = given->struct_size;
+    if (size < ED_OPTIONS_V1_SIZE || size > ED_OPTIONS_MAX_SIZE)
+        return ed_fail(ED_ERR_ARG, "ed_create: options->struct_size is %zu, not the size of an ed_options (this "
+                       "library takes %zu to %d bytes); %s", size, (size_t)ED_OPTIONS_V1_SIZE, ED_OPTIONS_MAX_SIZE,
+                       ED_OPTIONS_HINT);
+    memcpy(known, given, size < sizeof *known ? size : sizeof *known);
+    known->struct_size = sizeof *known;
+    for (size_t i = sizeof *known; i < size; ++i) {
+        if (((const unsigned char *)given)[i] != 0)
+            return ed_fail(ED_ERR_ARG, "ed_create: options set byte %zu of %zu, beyond the %zu bytes of the options "
+                           "this library (edgedepth %s) knows; leave newer options at 0 or use a newer libedgedepth",
+                           i, size, sizeof *known, ED_VERSION);
+    }
+    if (known->reserved != 0)
+        return ed_fail(ED_ERR_ARG, "ed_create: options->reserved is %d; it must be 0: %s", known->reserved,
+                       ED_OPTIONS_HINT);
+    if (known->num_threads < 0)
+        return ed_fail(ED_ERR_ARG, "ed_create: num_threads is %d; use 0 for all cores or a positive count",
+                       known->num_threads);
+    return ED_OK;
+}
+
 ed_status ed_create(const char *artifact_path, const ed_options *options, ed_runner **out)
 {
     if (!out)
@@ -252,17 +295,18 @@ ed_status ed_create(const char *artifact_path, const ed_options *options, ed_run
     *out = NULL;
     if (!artifact_path)
         return ed_fail(ED_ERR_ARG, "ed_create: artifact_path is NULL; pass an OpenVINO IR .xml or its folder");
-    if (options && options->num_threads < 0)
-        return ed_fail(ED_ERR_ARG, "ed_create: num_threads is %d; use 0 for all cores or a positive count",
-                       options->num_threads);
+    ed_options known;
+    ed_status status = read_options(options, &known);
+    if (status != ED_OK)
+        return status;
     char xml[ED_PATH_MAX], bin[ED_PATH_MAX];
-    ed_status status = resolve_ir(artifact_path, xml, bin);
+    status = resolve_ir(artifact_path, xml, bin);
     if (status != ED_OK)
         return status;
 
     ed_runner *r = calloc(1, sizeof *r);
     if (!r)
-        return ed_fail(ED_ERR_RUNTIME, "ed_create: out of memory");
+        return ed_fail(ED_ERR_NOMEM, "ed_create: out of memory allocating the runner");
     ov_model_t *model = NULL, *prepared = NULL;
     ov_status_e st = ov_core_create(&r->core);
     if (st != OK)
@@ -274,7 +318,7 @@ ed_status ed_create(const char *artifact_path, const ed_options *options, ed_run
     if (status == ED_OK)
         status = add_preprocessing(model, r->input_height, r->input_width, &prepared);
     if (status == ED_OK)
-        status = compile(r, prepared, options);
+        status = compile(r, prepared, &known);
     if (status == ED_OK)
         status = read_output_size(r);
     if (prepared)
@@ -340,7 +384,7 @@ ed_status ed_infer_rgb8(ed_runner *r, const unsigned char *rgb, int width, int h
         return status;
     const unsigned char *pixels = packed_pixels(r, rgb, width, height, row_stride_bytes);
     if (!pixels)
-        return ed_fail(ED_ERR_RUNTIME, "ed_infer_rgb8: out of memory packing a %dx%d image", width, height);
+        return ed_fail(ED_ERR_NOMEM, "ed_infer_rgb8: out of memory packing a %dx%d image", width, height);
 
     int64_t dims[4] = {1, height, width, 3};
     ov_shape_t shape = {0};
