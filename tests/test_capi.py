@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("c
 
 #: C vs Python on the same IR, as a fraction of the largest |depth|. Both run the same OpenVINO CPU kernels
 #: with FP32 float math; they differ only in float rounding around the network: (x − 255·mean)/(255·std)
-#: against (x/255 − mean)/std, OpenVINO's Interpolate against torch's bilinear resize, and the C resize of
-#: the depth map against torch's. Measured ≤ 1e-6 on the float, INT8 and probe IRs here (printed with -s).
+#: against (x/255 − mean)/std, and the C resizes of the image and of the depth map against torch's (same
+#: formula, float rounding only). Measured ≤ 3e-7 on the float, INT8 and probe IRs here (printed with -s).
 #: Preprocessing faults, measured in Python on an 80×96 synthetic image: BGR order 1.4e-2 (float model) /
 #: 0.95 (probe), antialiased resize 1.4e-3 / 0.35, align_corners 1.1e-3 / 0.20, std left out 2.0e-2 / 0.77.
 #: 1e-4 sits between the two with an order of magnitude or more each side. (An INT8 IR could in principle
@@ -76,7 +76,7 @@ def test_c_preprocessing_constants_equal_the_python_definition():
     scale = float(re.search(r"#define ED_PIXEL_SCALE ([0-9.]+)f", header).group(1))
     assert 1.0 / scale == pytest.approx(PREPROCESSING["scale"], rel=1e-12)
     assert (PREPROCESSING["color"], PREPROCESSING["input_dtype"], PREPROCESSING["layout"]) == ("RGB", "uint8", "NCHW")
-    assert PREPROCESSING["resize"] == "bilinear, half-pixel centres, no antialias"  # what RESIZE_LINEAR does
+    assert PREPROCESSING["resize"] == "bilinear, half-pixel centres, no antialias"  # what src/resize.c does
 
 
 def test_library_exports_exactly_the_header_api(capi):

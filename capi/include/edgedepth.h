@@ -2,8 +2,9 @@
  * edgedepth.h - run an edgedepth depth model from C, with no Python in the process.
  *
  * The caller hands raw camera pixels (8-bit RGB, any size, any row stride); resizing to the model's input
- * size and ImageNet normalisation run inside the compiled model, exactly as edgedepth's Python
- * preprocessing defines them. Depth comes back in metres, resized to whatever size the caller asks for.
+ * size and ImageNet normalisation are done for it, exactly as edgedepth's Python preprocessing defines them.
+ * Depth comes back in metres, resized to whatever size the caller asks for. The library keeps no buffer that
+ * grows with the image or output size: its memory is the model's, whatever the caller passes.
  *
  * Thread safety:
  *   - Different runners may be used from different threads at the same time.
@@ -79,7 +80,7 @@ typedef struct {
  */
 ED_API ed_status ed_create(const char *artifact_path, const ed_options *options, ed_runner **out);
 
-/** The model's input size in pixels (what every image is resized to inside the model). */
+/** The model's input size in pixels (what every image is resized to before the network sees it). */
 ED_API ed_status ed_input_size(const ed_runner *r, int *width, int *height);
 
 /**
