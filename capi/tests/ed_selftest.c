@@ -61,7 +61,8 @@ static void check_options_errors(const char *model)
     short_size.struct_size = sizeof(ed_options) - 1;
     reserved.reserved = 1;
     check_fails(ed_create(model, &unset, &r), ED_ERR_ARG, "ed_create(options.struct_size 0)");
-    check(strstr(ed_last_error(), "struct_size = sizeof(ed_options)") != NULL, "the message says how to set struct_size");
+    check(strstr(ed_last_error(), "struct_size = sizeof(ed_options)") != NULL,
+          "the message says how to set struct_size");
     check_fails(ed_create(model, &short_size, &r), ED_ERR_ARG, "ed_create(options.struct_size sizeof - 1)");
     check_fails(ed_create(model, &reserved, &r), ED_ERR_ARG, "ed_create(options.reserved 1)");
     newer_options newer = newer_header_options(7);
