@@ -1,8 +1,8 @@
 /* The edgedepth.h runner on the OpenVINO C API. A call is "resize the caller's pixels into the model's input,
  * infer (normalisation is compiled into the model), resize the depth map to the caller's size". Both resizes
  * run here, reading only the source samples they need, so no buffer grows with the caller's image: OpenVINO's
- * own resize would first convert the whole image to float (measured: 23 bytes a pixel for a 16000x12000
- * image, 4.4 GB, before this library did the resize itself). */
+ * own resize would first convert the whole image to float (measured: 24 bytes a pixel, 4.3 GiB for a
+ * 16000x12000 image, before this library did the resize itself). */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
