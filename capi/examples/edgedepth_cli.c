@@ -39,7 +39,7 @@ static int usage(const char *program)
     return 2;
 }
 
-/* A whole decimal number in [min, PPM_MAX_SIDE or INT_MAX]: "12" yes, "12x", "", "-1" (for min 0) no. */
+/* A whole decimal number in [min, max]: "12" yes; "12x", "" and (for min 0) "-1" no. */
 static int parse_int(const char *text, long min, long max, int *value)
 {
     char *end;

@@ -23,7 +23,9 @@
 #define ED_BUILD_HINT "build one with `edgedepth build --backend openvino`"
 
 /* sizeof(ed_options) in the first version with struct_size: {struct_size, device, num_threads, reserved}.
- * A smaller struct_size was never set (or is a layout from before struct_size existed). */
+ * A smaller struct_size was never set (or is a layout from before struct_size existed). A later version
+ * appends fields (or gives `reserved` a meaning) with 0 as their default and, like this one, leaves no
+ * padding, so that every byte read_options checks is one the caller wrote. */
 #define ED_OPTIONS_V1_SIZE (offsetof(ed_options, reserved) + sizeof(int))
 /* The largest struct_size taken at its word (the Linux kernel's bound for its extensible structs: one page).
  * Anything larger is no options struct but, e.g., a pointer from a program built before struct_size. */
