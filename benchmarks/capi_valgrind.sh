@@ -15,7 +15,9 @@ if [ $# -lt 2 ]; then
 fi
 model=$1 image=$2 build=${3:-build/capi}
 command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind" >&2; exit 2; }
-edgedepth capi-build -o "$build" >/dev/null
+# Build the sources of the checkout this script is in (an installed `edgedepth` command may be another one's).
+PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" python3 -c 'import sys; from edgedepth.capi import build; build(sys.argv[1])' \
+    "$build" >/dev/null
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 

@@ -2,8 +2,9 @@
  * edgedepth.h - run an edgedepth depth model from C, with no Python in the process.
  *
  * The caller hands raw camera pixels (8-bit RGB, any size, any row stride); resizing to the model's input
- * size and ImageNet normalisation run inside the compiled model, exactly as edgedepth's Python
- * preprocessing defines them. Depth comes back in metres, resized to whatever size the caller asks for.
+ * size and ImageNet normalisation are done for it, exactly as edgedepth's Python preprocessing defines them.
+ * Depth comes back in metres, resized to whatever size the caller asks for. The library keeps no buffer that
+ * grows with the image or output size: its memory is the model's, whatever the caller passes.
  *
  * Thread safety:
  *   - Different runners may be used from different threads at the same time.
@@ -15,10 +16,17 @@
  * Every call that can fail returns an ed_status; a failure never crashes and leaves a one-line message
  * for ed_last_error. A failed ed_infer_rgb8 leaves the runner usable.
  *
+ * ABI: statuses are only ever appended, never renumbered (treat any status but ED_OK as a failure: a newer
+ * library may return one this header does not list); ed_options only ever grows at its end and carries
+ * its own size (see ED_OPTIONS_INIT), so a program compiled against this header keeps working with a newer
+ * library, and a newer program with this library as long as it leaves the options this library lacks at 0.
+ *
  * C99; link with -ledgedepth.
  */
 #ifndef EDGEDEPTH_H
 #define EDGEDEPTH_H
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,24 +46,41 @@ typedef enum {
     ED_ERR_ARG = 1,     /* a bad argument: NULL pointer, size <= 0, stride too small */
     ED_ERR_IO = 2,      /* a file is missing or unreadable */
     ED_ERR_MODEL = 3,   /* the file is not an OpenVINO IR of an edgedepth model (N x 3 x H x W -> N x 1 x h x w) */
-    ED_ERR_RUNTIME = 4  /* OpenVINO failed: unknown device, compilation or inference error */
+    ED_ERR_RUNTIME = 4, /* OpenVINO failed: unknown device, compilation or inference error */
+    ED_ERR_NOMEM = 5    /* edgedepth could not allocate memory (OpenVINO's own allocation failures reach it as
+                           an unknown exception, so they come back as ED_ERR_RUNTIME) */
 } ed_status;
 
-/** Creation options. NULL options = defaults ("CPU", all cores). */
+/**
+ * Creation options. NULL options = defaults ("CPU", all cores). Start from ED_OPTIONS_INIT, then set fields:
+ *     ed_options options = ED_OPTIONS_INIT;
+ *     options.num_threads = 2;
+ * Every field's zero means its default, so a field added in a later version is 0 (= default) for a
+ * program that does not know it. struct_size tells the library which fields the program knows; a
+ * struct_size it does not accept (not set, or a layout older than this one) fails with ED_ERR_ARG.
+ */
 typedef struct {
+    size_t struct_size; /* sizeof(ed_options) as the calling program sees it; ED_OPTIONS_INIT sets it */
     const char *device; /* OpenVINO device name ("CPU", "GPU", ...); NULL = "CPU" */
     int num_threads;    /* inference threads; 0 = all cores; < 0 is an error */
+    int reserved;       /* must be 0: fills what would be padding, so that every byte below sizeof is a field
+                           (a later version may give it a meaning, with 0 as the default) */
 } ed_options;
+
+/* A macro, not a function: struct_size must be the size the *calling program* was compiled with, and only
+ * the program's own compiler knows it (a library function would write its own, possibly larger, layout). */
+#define ED_OPTIONS_INIT {sizeof(ed_options), NULL, 0, 0}
 
 /**
  * Load and compile a model. artifact_path is the .xml of an OpenVINO IR (its .bin beside it) or the folder
  * `edgedepth build --backend openvino` wrote (holding model.xml). Float parts of the model run in FP32
  * (OpenVINO's CPU default may otherwise pick bf16), so results match edgedepth's Python runners.
+ * options: NULL for the defaults, or an ed_options started from ED_OPTIONS_INIT.
  * On success *out owns the runner (free it with ed_destroy); on failure *out is NULL.
  */
 ED_API ed_status ed_create(const char *artifact_path, const ed_options *options, ed_runner **out);
 
-/** The model's input size in pixels (what every image is resized to inside the model). */
+/** The model's input size in pixels (what every image is resized to before the network sees it). */
 ED_API ed_status ed_input_size(const ed_runner *r, int *width, int *height);
 
 /**

@@ -38,6 +38,45 @@ static void write_file(const char *dir, const char *name, const char *text, char
     }
 }
 
+/* Options from a program built against a newer header: this library's fields, then one it does not know. */
+typedef struct {
+    ed_options known;
+    int newer_option;
+} newer_options;
+
+static newer_options newer_header_options(int newer_option)
+{
+    newer_options options;
+    memset(&options, 0, sizeof options);
+    options.known.struct_size = sizeof options;
+    options.newer_option = newer_option;
+    return options;
+}
+
+/* ed_options that ed_create must refuse before it reads the model. */
+static void check_options_errors(const char *model)
+{
+    ed_runner *r = NULL;
+    ed_options unset = {0}, short_size = ED_OPTIONS_INIT, reserved = ED_OPTIONS_INIT;
+    short_size.struct_size = sizeof(ed_options) - 1;
+    reserved.reserved = 1;
+    check_fails(ed_create(model, &unset, &r), ED_ERR_ARG, "ed_create(options.struct_size 0)");
+    check(strstr(ed_last_error(), "struct_size = sizeof(ed_options)") != NULL,
+          "the message says how to set struct_size");
+    check_fails(ed_create(model, &short_size, &r), ED_ERR_ARG, "ed_create(options.struct_size sizeof - 1)");
+    check_fails(ed_create(model, &reserved, &r), ED_ERR_ARG, "ed_create(options.reserved 1)");
+    newer_options newer = newer_header_options(7);
+    check_fails(ed_create(model, &newer.known, &r), ED_ERR_ARG, "ed_create(a newer header's option set)");
+    /* A program built before struct_size: its first field, a pointer, lands where struct_size is read. */
+    struct {
+        const char *device;
+        int num_threads;
+    } before_struct_size = {"CPU", 0};
+    check_fails(ed_create(model, (const ed_options *)(const void *)&before_struct_size, &r), ED_ERR_ARG,
+                "ed_create(options laid out before struct_size)");
+    check(r == NULL, "refused options leave *out NULL");
+}
+
 static void check_create_errors(const char *model, const char *scratch)
 {
     ed_runner *r = (ed_runner *)&failures; /* not NULL, so the checks see ed_create reset it */
@@ -55,10 +94,13 @@ static void check_create_errors(const char *model, const char *scratch)
     write_file(scratch, "garbage.xml", "<net><layers><oops", path, sizeof path);
     write_file(scratch, "garbage.bin", "0123456789", bin, sizeof bin);
     check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.xml that is not an IR)");
-    ed_options negative = {NULL, -1}, unknown = {"NO_SUCH_DEVICE", 0};
+    ed_options negative = ED_OPTIONS_INIT, unknown = ED_OPTIONS_INIT;
+    negative.num_threads = -1;
+    unknown.device = "NO_SUCH_DEVICE";
     check_fails(ed_create(model, &negative, &r), ED_ERR_ARG, "ed_create(num_threads -1)");
     check_fails(ed_create(model, &unknown, &r), ED_ERR_RUNTIME, "ed_create(unknown device)");
     check(r == NULL, "failed ed_create leaves *out NULL");
+    check_options_errors(model);
 }
 
 /* A deterministic test card: gradients plus a hash, so a wrong channel order or stride shows in the depth. */
@@ -161,8 +203,12 @@ static void check_two_threads(const char *model)
     ed_runner *a = NULL, *b = NULL;
     unsigned char *rgb1 = test_image(W1, H1, W1 * 3, 3), *rgb2 = test_image(W2, H2, W2 * 3, 4);
     float *alone1 = malloc(sizeof(float) * W1 * H1), *alone2 = malloc(sizeof(float) * W2 * H2);
-    int ok = ed_create(model, NULL, &a) == ED_OK && ed_create(model, NULL, &b) == ED_OK &&
-             ed_infer_rgb8(a, rgb1, W1, H1, W1 * 3, alone1, W1, H1) == ED_OK &&
+    ed_options one_thread = ED_OPTIONS_INIT;
+    one_thread.num_threads = 1;
+    newer_options newer = newer_header_options(0);
+    check(ed_create(model, &one_thread, &a) == ED_OK, "ed_create(ED_OPTIONS_INIT, num_threads 1)");
+    check(ed_create(model, &newer.known, &b) == ED_OK, "ed_create(a newer header's options, left at 0)");
+    int ok = a && b && ed_infer_rgb8(a, rgb1, W1, H1, W1 * 3, alone1, W1, H1) == ED_OK &&
              ed_infer_rgb8(b, rgb2, W2, H2, W2 * 3, alone2, W2, H2) == ED_OK;
     check(ok, "two runners, one at a time");
     if (ok) {
