@@ -167,7 +167,7 @@ def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarr
 def test_example_matches_the_python_runner(capi, irs, model, image_hw, out_hw, tmp_path):
     rgb = synthetic_rgb(tmp_path, image_hw)
     ppm = write_ppm(tmp_path / "image.ppm", rgb)
-    size_args = ["-s", f"{out_hw[1]}x{out_hw[0]}"] if out_hw else []
+    size_args = ["-s", f"{out_hw[0]}x{out_hw[1]}"] if out_hw else []
     done = subprocess.run([str(capi["example"]), *size_args, "-n", "2", str(irs[model]), str(ppm),
                            str(tmp_path / "depth.pfm")], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -213,8 +213,8 @@ def test_example_fails_cleanly_on_a_missing_model(capi, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-s", "0x0"], "-s 0x0: width and height must be positive"),
-    (["-s", "640"], "-s 640: expected WIDTHxHEIGHT"),
+    (["-s", "0x0"], "-s 0x0: height and width must be positive"),
+    (["-s", "640"], "-s 640: expected HEIGHTxWIDTH"),
     (["-t", "-1"], "-t -1: THREADS must be a whole number >= 0"),
     (["-n", "0"], "-n 0: RUNS must be a whole number >= 1"),
     (["-n", "2x"], "-n 2x: RUNS must be a whole number >= 1"),

@@ -1,7 +1,7 @@
 /*
  * edgedepth_cli - depth for one image with the edgedepth C runtime.
  *
- *   edgedepth_cli [-d DEVICE] [-t THREADS] [-n RUNS] [-s WxH] MODEL INPUT.ppm OUTPUT.pfm
+ *   edgedepth_cli [-d DEVICE] [-t THREADS] [-n RUNS] [-s HxW] MODEL INPUT.ppm OUTPUT.pfm
  *
  * Reads a binary PPM (P6, 8-bit RGB), runs the model RUNS times (default 1), writes the depth map of the
  * last run as a PFM (metres, one float per pixel, at the image size unless -s gives another) and prints
@@ -35,7 +35,7 @@ typedef struct {
 
 static int usage(const char *program)
 {
-    fprintf(stderr, "usage: %s [-d DEVICE] [-t THREADS] [-n RUNS] [-s WxH] MODEL INPUT.ppm OUTPUT.pfm\n", program);
+    fprintf(stderr, "usage: %s [-d DEVICE] [-t THREADS] [-n RUNS] [-s HxW] MODEL INPUT.ppm OUTPUT.pfm\n", program);
     return 2;
 }
 
@@ -51,21 +51,22 @@ static int parse_int(const char *text, long min, long max, int *value)
     return 1;
 }
 
-/* -s WxH: two positive integers. Says what is wrong on one line; returns 0 then. */
+/* -s HxW: two positive integers, height first as everywhere in edgedepth. Says what is wrong on one line;
+ * returns 0 then. */
 static int parse_size(const char *text, int *width, int *height)
 {
-    char w[32], h[32];
+    char h[32], w[32];
     const char *x = strchr(text, 'x');
-    size_t wn = x ? (size_t)(x - text) : 0;
-    if (!x || wn >= sizeof w || strlen(x + 1) >= sizeof h) {
-        fprintf(stderr, "error: -s %s: expected WIDTHxHEIGHT in pixels, e.g. -s 640x480\n", text);
+    size_t hn = x ? (size_t)(x - text) : 0;
+    if (!x || hn >= sizeof h || strlen(x + 1) >= sizeof w) {
+        fprintf(stderr, "error: -s %s: expected HEIGHTxWIDTH in pixels, e.g. -s 480x640\n", text);
         return 0;
     }
-    memcpy(w, text, wn);
-    w[wn] = '\0';
-    strcpy(h, x + 1);
-    if (!parse_int(w, 1, INT_MAX, width) || !parse_int(h, 1, INT_MAX, height)) {
-        fprintf(stderr, "error: -s %s: width and height must be positive integers, e.g. -s 640x480\n", text);
+    memcpy(h, text, hn);
+    h[hn] = '\0';
+    strcpy(w, x + 1);
+    if (!parse_int(h, 1, INT_MAX, height) || !parse_int(w, 1, INT_MAX, width)) {
+        fprintf(stderr, "error: -s %s: height and width must be positive integers, e.g. -s 480x640\n", text);
         return 0;
     }
     return 1;
