@@ -1,7 +1,8 @@
 """The single preprocessing definition used by training, calibration, every runner and the C runtime.
 
 uint8 RGB (H×W×3) → float → bilinear resize to the model input size (half-pixel centres, no antialias: the
-same resize OpenVINO's pre-processing runs inside the C runtime) → /255 → ImageNet mean/std → NCHW float32.
+resize the C runtime runs on the caller's 8-bit rows, capi/src/resize.c) → /255 → ImageNet mean/std (compiled
+into the C runtime's model) → NCHW float32.
 A mismatch between calibration and inference preprocessing silently costs INT8 accuracy, so nothing else in
 the project normalises images.
 """
