@@ -22,7 +22,7 @@ import numpy as np
 
 from .artifacts import atomic_path, sha256
 from .data import diode
-from .data.transforms import PREPROCESSING, preprocess
+from .data.transforms import IMAGENET, Preprocessing, preprocess
 from .errors import EdgeDepthError
 
 MANIFEST_FORMAT = "edgedepth-calibration/1"
@@ -56,17 +56,19 @@ def _round_robin(groups: list[list[Any]]) -> list[Any]:
 class CalibrationSet:
     """A fixed list of samples and the model input size; iterating yields 1×3×H×W float32 batches."""
 
-    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], seed: int = 0, root: Path | None = None):
+    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], seed: int = 0, root: Path | None = None,
+                 preprocessing: Preprocessing = IMAGENET):
         if not samples:
             raise EdgeDepthError("the calibration set is empty; give a DIODE-layout data folder with images")
         self.samples = list(samples)
         self.size = (int(size[0]), int(size[1]))
+        self.preprocessing = preprocessing  # the model's own: calibration sees exactly what inference will
         self.seed = seed
         self.root = Path(root) if root is not None else None
 
     @classmethod
     def pick(cls, samples: Sequence[diode.Sample], count: int, size: tuple[int, int], seed: int = 0,
-             root: Path | None = None) -> CalibrationSet:
+             root: Path | None = None, preprocessing: Preprocessing = IMAGENET) -> CalibrationSet:
         """The first `count` samples of the seeded stratified order; warns when fewer exist."""
         if count < 1:
             raise EdgeDepthError(f"the number of calibration samples must be at least 1 (got {count})")
@@ -75,7 +77,7 @@ class CalibrationSet:
         if len(samples) < count:
             warnings.warn(f"asked for {count} calibration samples but only {len(samples)} exist; using {len(samples)}",
                           CalibrationWarning, stacklevel=2)
-        return cls(stratified_order(samples, seed)[:count], size, seed, root)
+        return cls(stratified_order(samples, seed)[:count], size, seed, root, preprocessing)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -86,7 +88,7 @@ class CalibrationSet:
 
     def batch(self, index: int) -> np.ndarray:
         rgb, _, _ = diode.load_sample(self.samples[index])
-        return preprocess(rgb, self.size)
+        return preprocess(rgb, self.size, self.preprocessing)
 
     def nncf_dataset(self, input_name: str = "rgb"):
         """`nncf.Dataset` over this set (NNCF's interface: an iterable plus one transform)."""
@@ -132,11 +134,11 @@ class CalibrationSet:
             "seed": self.seed,
             "count": len(files),
             "input_size": list(self.size),
-            "preprocessing": PREPROCESSING,
+            "preprocessing": self.preprocessing.record(),
             "selection": "seeded; alternates indoors/outdoor, cycles through scenes within each",
             "files": files,
         }
-        digest = hashlib.sha256(json.dumps({k: body[k] for k in ("seed", "input_size", "files")},
+        digest = hashlib.sha256(json.dumps({k: body[k] for k in ("seed", "input_size", "preprocessing", "files")},
                                            sort_keys=True).encode()).hexdigest()
         return {**body, "sha256": digest}
 

@@ -36,3 +36,21 @@ def test_augment_keeps_image_and_depth_aligned():
         assert bright_left == near_left
         flipped += not bright_left
     assert 0 < flipped < 20
+
+
+def test_declared_preprocessing_is_applied_and_round_trips_through_its_record():
+    from edgedepth.data.transforms import IMAGENET, Preprocessing
+
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[..., 0], image[..., 2] = 255, 51  # R = 255, B = 51
+    spec = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), scale=1 / 255, color="BGR")
+    x = preprocess(image, (2, 2), spec)
+    # BGR order: channel 0 is blue (51/255 = 0.2 → (0.2 − 0.5)/0.5 = −0.6), channel 2 red ((1 − 0.5)/0.5 = 1)
+    np.testing.assert_allclose(x[0, :, 0, 0], [-0.6, -1.0, 1.0], atol=1e-6)
+    assert Preprocessing.from_record(spec.record()) == spec
+    assert Preprocessing.from_record(None) == IMAGENET and IMAGENET.record() == PREPROCESSING
+    np.testing.assert_array_equal(preprocess(image, (2, 2)), preprocess(image, (2, 2), IMAGENET))
+    with pytest.raises(EdgeDepthError, match="colour order 'XYZ'"):
+        Preprocessing(color="XYZ")
+    with pytest.raises(EdgeDepthError, match="incomplete"):
+        Preprocessing.from_record({"mean": [0, 0, 0]})

@@ -10,7 +10,8 @@ the project normalises images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,18 +22,56 @@ if TYPE_CHECKING:  # torch is imported where an image is resized: PREPROCESSING 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Resize modes a model can declare, with how their record describes them.
+RESIZE_MODES = {"bilinear": "bilinear, half-pixel centres, no antialias"}
+COLOR_ORDERS = ("RGB", "BGR")
 
-#: Recorded in every checkpoint and sidecar; the C runtime builds its OpenVINO pre-processing from it.
-PREPROCESSING = {
-    "color": "RGB",
-    "input_dtype": "uint8",
-    "resize": "bilinear, half-pixel centres, no antialias",
-    "scale": 1.0 / 255.0,
-    "mean": list(IMAGENET_MEAN),
-    "std": list(IMAGENET_STD),
-    "layout": "NCHW",
-    "dtype": "float32",
-}
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a model expects of its input, from uint8 RGB pixels: resize to the model size, channel order,
+    value range (pixel × `scale`, so 1/255 gives [0, 1]), then (x − mean) / std per channel of that order.
+
+    Declared once per model and recorded in every checkpoint and sidecar (`record`); training, calibration,
+    every runner, `predict` and the C runtime read it back (`from_record`) and apply the same."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    scale: float = 1.0 / 255.0
+    color: str = "RGB"
+    resize: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.color not in COLOR_ORDERS:
+            raise EdgeDepthError(f"colour order {self.color!r} is not one of {', '.join(COLOR_ORDERS)}")
+        if self.resize not in RESIZE_MODES:
+            raise EdgeDepthError(f"resize mode {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
+        if len(self.mean) != 3 or len(self.std) != 3 or not all(v > 0 for v in self.std) or not self.scale > 0:
+            raise EdgeDepthError(f"preprocessing needs 3 means, 3 positive stds and a positive scale; got {self}")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    def record(self) -> dict[str, Any]:
+        """The sidecar/checkpoint form (the C runtime's tests read the same keys)."""
+        return {"color": self.color, "input_dtype": "uint8", "resize": RESIZE_MODES[self.resize], "scale": self.scale,
+                "mean": list(self.mean), "std": list(self.std), "layout": "NCHW", "dtype": "float32"}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> Preprocessing:
+        """Back from `record()`; None (an artifact that records none) is the ImageNet default."""
+        if record is None:
+            return cls()
+        modes = {description: mode for mode, description in RESIZE_MODES.items()}
+        try:
+            return cls(mean=tuple(record["mean"]), std=tuple(record["std"]), scale=float(record["scale"]),
+                       color=record["color"], resize=modes.get(record["resize"], record["resize"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EdgeDepthError(f"the recorded preprocessing {record} is incomplete ({exc}); re-create the artifact")
+
+
+#: The default: ImageNet mean/std on [0, 1] RGB, what `edgedepth train` uses and the reference model expects.
+IMAGENET = Preprocessing()
+PREPROCESSING = IMAGENET.record()
 
 
 def check_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:
@@ -54,8 +93,9 @@ def resize_bilinear(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(batch, size=tuple(size), mode="bilinear", align_corners=False, antialias=False)
 
 
-def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """One H×W×3 uint8 image or a sequence of them → N×3×H×W float32 at `size` = (H, W)."""
+def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int],
+               spec: Preprocessing = IMAGENET) -> np.ndarray:
+    """One H×W×3 uint8 RGB image or a sequence of them → N×3×H×W float32 at `size` = (H, W), as `spec` says."""
     import torch
 
     if isinstance(images, np.ndarray) and images.ndim == 3:
@@ -65,10 +105,12 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int])
         image = check_rgb(image, f"image {i}")
         tensor = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images may be read-only
         tensors.append(resize_bilinear(tensor, size))
-    batch = torch.cat(tensors) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((batch - mean) / std).numpy().astype(np.float32, copy=False)
+    batch = torch.cat(tensors)
+    if spec.color == "BGR":
+        batch = batch.flip(1)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    return ((batch * spec.scale - mean) / std).numpy().astype(np.float32, copy=False)
 
 
 def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:

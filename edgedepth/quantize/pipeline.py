@@ -19,6 +19,7 @@ from typing import Any
 
 from ..artifacts import ensure_writable_parent, model_meta, publishing, read_sidecar, sha256
 from ..calibration import CalibrationSet, load_split, stratified_order
+from ..data.transforms import Preprocessing
 from ..errors import EdgeDepthError, first_line
 from ..onnx_graph import compute_nodes, is_quantized, load_graph
 from . import budget as budget_search
@@ -69,7 +70,8 @@ def quantize_onnx(
     keep = resolve_patterns(keep_float, [node.name for node in graph.node])
     size = tuple(meta["input_size"])
     pool, held_out_samples = load_split(data)
-    calibration = CalibrationSet.pick(pool, samples, size, seed, root=Path(data))
+    calibration = CalibrationSet.pick(pool, samples, size, seed, root=Path(data),
+                                      preprocessing=Preprocessing.from_record(meta.get("preprocessing")))
     held_out_samples = stratified_order(held_out_samples, seed)[:HELD_OUT_IMAGES]
     held_out = HeldOut(held_out_samples, size, meta["depth"]) if held_out_samples else None
     held_out = held_out if held_out and held_out.count else None
