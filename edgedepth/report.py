@@ -14,10 +14,9 @@ import numpy as np
 
 from .artifacts import atomic_path
 from .bench import Report, Row
+from .colormaps import colorize
 from .fusion import INT8_PRECISIONS
 
-#: Anchor colours of the depth colormap (viridis-like: dark blue near, yellow far).
-COLORMAP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
 SCHEMA = "edgedepth-bench/1"
 WIDE = 160  # columns of the bench table when printed off a terminal
 
@@ -134,17 +133,6 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
                 Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")
             written.append(path)
     return written
-
-
-def colorize(values: np.ndarray, lo: float, hi: float, valid: np.ndarray | None = None) -> np.ndarray:
-    """H×W values → H×W×3 uint8 through COLORMAP on [lo, hi]; invalid pixels black."""
-    t = np.clip((np.nan_to_num(values) - lo) / max(hi - lo, 1e-9), 0, 1) * (len(COLORMAP) - 1)
-    low = np.floor(t).astype(int).clip(0, len(COLORMAP) - 2)
-    frac = (t - low)[..., None]
-    rgb = COLORMAP[low] * (1 - frac) + COLORMAP[low + 1] * frac
-    if valid is not None:
-        rgb[~valid.astype(bool)] = 0
-    return rgb.astype(np.uint8)
 
 
 def print_fusion(fusion: dict[str, Any], artifact: str, console=None) -> None:

@@ -19,16 +19,18 @@ PACKAGE = Path(edgedepth.__file__).parent
 #: A new module must be placed here: the test fails on a module it does not know.
 LAYERS = [
     {"errors", "artifacts", "onnx_graph"},
-    {"data", "data.diode", "data.transforms", "data.synthetic", "metrics", "losses"},
+    {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
+     "colormaps"},
     {"models", "wrappers", "calibration", "fusion", "fp16"},
     {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
     {"quantize", "quantize.pipeline", "quantize.budget", "quantize.evaluate", "quantize.flavours", "quantize.float_layers",
-     "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export", "train", "capi"},
-    {"bench", "report"},
+     "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export", "train", "capi",
+     "runtime"},
+    {"bench", "report", "predict"},
     {"cli", "demo"},
 ]
 #: Runtimes that only the code needing them may load (DESIGN.md: Polygraphy's import hygiene).
-RUNTIMES = ("onnx", "onnxruntime", "openvino", "tensorrt", "nncf")
+RUNTIMES = ("onnx", "onnxruntime", "openvino", "tensorrt", "nncf", "av")
 
 
 def package_modules() -> list[str]:

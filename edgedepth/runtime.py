@@ -1,0 +1,167 @@
+"""The Python runtime: `edgedepth.load(path)` → a `DepthModel` whose `predict` takes 8-bit RGB photos of any
+size and gives depth in metres at their size, whatever the artifact (checkpoint, ONNX, OpenVINO or ONNX
+Runtime build, TensorRT engine). It is the Python twin of the C runtime (capi/include/edgedepth.h): the same
+preprocessing, read from the artifact's own record, and the same bilinear half-pixel resizes of the image
+and of the depth map (capi/src/resize.c follows torch's), so the two agree to float rounding.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import read_sidecar
+from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, usable_backend
+from .data.transforms import Preprocessing, check_rgb, preprocess, resize_bilinear
+from .errors import EdgeDepthError
+
+#: The backends that read a file, by suffix; the first is the default. ONNX Runtime for .onnx because it runs
+#: the file as written on the CPU and on CUDA alike; OpenVINO (backend="openvino") reads it too, CPU only.
+READERS = {".pt": ("torch",), ".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".engine": ("tensorrt",)}
+#: What `edgedepth build` leaves in its output folder, per backend.
+BUILT_FILES = {"model.xml": "openvino", "model.engine": "tensorrt", "model.onnx": "onnxruntime"}
+#: Images per inference call when the artifact takes a batch: bounds the memory of a long list
+#: (8 × 3 × 512 × 512 float32 is 25 MB), and TensorRT's default profile takes up to 8.
+MAX_BATCH = 8
+OUTPUT_SIZES = ("input", "model")
+
+
+def resolve(path: str | os.PathLike, backend: str | None = None) -> tuple[str, Path]:
+    """(backend name, model file) for an artifact path, decided by what is on disk; `backend` picks another
+    reader of the same file (only OpenVINO for an .onnx)."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in BUILT_FILES if (path / name).is_file()]
+        if not found:
+            raise EdgeDepthError(f"{path} holds no built model ({', '.join(BUILT_FILES)}); "
+                                 "build one with `edgedepth build`")
+        path = found[0]
+    elif not path.exists():
+        raise EdgeDepthError(f"model {path} not found; pass a checkpoint (.pt), an ONNX or an `edgedepth build` folder")
+    readers = READERS.get(path.suffix.lower())
+    if readers is None:
+        raise EdgeDepthError(f"{path} is not a model edgedepth reads; pass a checkpoint (.pt), an .onnx, "
+                             "or a folder made by `edgedepth build`")
+    if backend is None:
+        return readers[0], path
+    if backend not in readers:
+        raise EdgeDepthError(f"backend {backend} does not read {path.suffix} files; for {path.name} use "
+                             f"{' or '.join(readers)}")
+    return backend, path
+
+
+def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = None,
+         threads: int | None = None) -> DepthModel:
+    """Load any edgedepth artifact for `device` ("cpu" or "cuda"); `threads` caps the CPU threads (None:
+    every core). Refuses, in one line, an artifact that does not run on `device`."""
+    if device not in DEVICES:
+        raise EdgeDepthError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+    if backend is not None and backend not in BACKENDS:
+        raise EdgeDepthError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    name, model_file = resolve(path, backend)
+    if name == "torch":
+        from .models import read_checkpoint_meta
+
+        record = read_checkpoint_meta(model_file)
+    else:
+        record = read_sidecar(model_file)
+    devices = get_backend(name).DEVICES
+    built_for = record.get("device")  # ONNX Runtime builds fuse for one execution provider
+    if device not in devices or built_for not in (None, device):
+        runs_on = built_for or devices[0]
+        raise EdgeDepthError(f"{path} is built for {name} on {runs_on}, not {device}; load it on {runs_on} "
+                             f"(--device {runs_on}), or build a {device} artifact from the ONNX with `edgedepth build`")
+    runner = usable_backend(name, device).load(model_file, LoadOptions(device=device, cpu=CpuOptions(threads=threads)))
+    return DepthModel(runner, model_file, record)
+
+
+class DepthModel:
+    """A loaded model: `predict(rgb)` → depth in metres.
+
+    It applies exactly the preprocessing recorded with the artifact (`preprocessing`), at the model's input
+    size (`input_size`). Threads: `predict` may be called from several threads; calls on one model run one
+    at a time (a runtime's inference request must not be entered twice), so for parallel throughput load one
+    model per thread, as with the C runtime's runners. A context manager: leaving it releases the runtime.
+    """
+
+    def __init__(self, runner: Runner, artifact: Path, record: dict):
+        self.runner: Runner | None = runner
+        self.artifact = artifact
+        self.record = record
+        self.backend, self.precision, self.device = runner.name, runner.precision, runner.device
+        self.preprocessing = Preprocessing.from_record(record.get("preprocessing"))
+        size = runner.input_size or record.get("input_size")
+        if not size:
+            raise EdgeDepthError(f"{artifact} records no input size; re-export it with `edgedepth export --size HxW`")
+        self.input_size = (int(size[0]), int(size[1]))
+        batched = runner.name == "torch" or record.get("dynamic") in ("batch", "both")
+        self.batch_limit = MAX_BATCH if batched else 1
+        self._lock = threading.Lock()
+
+    def predict(self, images: np.ndarray | Sequence[np.ndarray],
+                size: str | tuple[int, int] = "input") -> np.ndarray | list[np.ndarray]:
+        """Depth in metres (float32) of H×W×3 uint8 RGB images of any size.
+
+        `images`: one image (→ an H×W map), an N×H×W×3 array (→ N×H×W), or a list (→ a list; sizes may
+        differ). `size`: "input" (each image's own size), "model" (the model's input size, no resize) or
+        (H, W). Images go through the model `batch_limit` at a time."""
+        single = isinstance(images, np.ndarray) and images.ndim == 3
+        if isinstance(images, np.ndarray) and images.ndim not in (3, 4):
+            raise EdgeDepthError(f"images have shape {images.shape}; expected H×W×3 (one image) or N×H×W×3 uint8 RGB")
+        batch = [check_rgb(image, f"image {i}") for i, image in enumerate([images] if single else images)]
+        if not batch:
+            raise EdgeDepthError("predict was given no images")
+        targets = [self._output_size(image, size) for image in batch]
+        depths = []
+        for start in range(0, len(batch), self.batch_limit):
+            chunk = batch[start : start + self.batch_limit]
+            depths.extend(self._infer(chunk))
+        maps = [self._resize(depth, target) for depth, target in zip(depths, targets)]
+        if single:
+            return maps[0]
+        return np.stack(maps) if isinstance(images, np.ndarray) else maps
+
+    def _infer(self, chunk: list[np.ndarray]) -> np.ndarray:
+        batch = preprocess(chunk, self.input_size, self.preprocessing)
+        with self._lock:
+            if self.runner is None:
+                raise EdgeDepthError(f"the model {self.artifact} was closed; load it again")
+            return self.runner.infer(batch)
+
+    def _output_size(self, image: np.ndarray, size: str | tuple[int, int]) -> tuple[int, int] | None:
+        if size == "input":
+            return image.shape[:2]
+        if size == "model":
+            return None
+        if isinstance(size, str) or len(size) != 2 or not all(isinstance(v, int | np.integer) and v > 0 for v in size):
+            raise EdgeDepthError(f"size {size!r} is not 'input', 'model' or (height, width) in positive integers")
+        return int(size[0]), int(size[1])
+
+    @staticmethod
+    def _resize(depth: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+        """1×h×w model output → H×W float32, bilinear with half-pixel centres (capi/src/resize.c's rule)."""
+        import torch
+
+        if size is None:
+            return np.ascontiguousarray(depth[0], dtype=np.float32)
+        return resize_bilinear(torch.from_numpy(np.ascontiguousarray(depth))[None], size)[0, 0].numpy()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.runner is not None:
+                self.runner.close()
+            self.runner = None
+
+    def __enter__(self) -> DepthModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        h, w = self.input_size
+        return f"<DepthModel {self.artifact} {self.backend} {self.precision} on {self.device}, {h}x{w}>"
