@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .backends import BUILT_BACKENDS, DEVICES, HINTS, PRECISIONS
 from .capi import BUILD_TYPES
+from .colormaps import COLORMAPS, DEFAULT_COLORMAP
 from .errors import EdgeDepthError
 from .models import ARCHS
 from .quantize import ENGINES, FLAVOURS, METHODS
@@ -343,6 +344,59 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
         say = _say(json_path)
         for path in write_error_maps(report, error_maps):
             say(f"error map: {path}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="INPUT...")
+@click.option("-m", "--model", "artifact", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint (.pt), ONNX (float or Q/DQ INT8), or a folder from `edgedepth build`.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output folder; outputs keep the inputs' names relative to the folders given.")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--format", "formats", default="png", show_default=True, metavar="png,npy,pfm,png16",
+              help="Comma-separated: colourised PNG with a scale bar in metres, raw float32 .npy, .pfm, "
+              "16-bit PNG in millimetres (saturates at 65.535 m). Videos always give a colourised MP4.")
+@click.option("--colormap", type=click.Choice(list(COLORMAPS)), default=DEFAULT_COLORMAP, show_default=True)
+@click.option("--compare", type=click.Path(path_type=Path), metavar="OTHER_ARTIFACT",
+              help="Also write <name>.compare.png: the higher-precision model | the other | |difference| (images).")
+@click.option("--backend", type=click.Choice(["onnxruntime", "openvino"]),
+              help="Runtime for an .onnx model (default onnxruntime; openvino runs it on the CPU).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: every core).")
+@json_option("the summary (inputs, outputs, images/s)")
+def predict(inputs, artifact, output, device, formats, colormap, compare, backend, threads, json_path):
+    """Depth maps of photos, folders of photos (recursively, sorted) or videos, from any built model.
+
+    Each image is read as 8-bit RGB (grey, palette and alpha images are converted; 16-bit grey and CMYK are
+    refused), preprocessed exactly as the model's sidecar records, and its depth written in metres at the
+    image's size. A video (needs pip install 'edgedepth[video]') gives <name>.depth.mp4 beside the images.
+    """
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .predict import PredictOptions, run_predict
+
+    options = PredictOptions(device=device, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                             colormap=colormap, compare=compare, backend=backend, threads=threads)
+    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} images/s"),
+               TimeElapsedColumn())
+    console = _console(json_path)
+    with Progress(*columns, transient=True, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("predict", total=None, rate="…")
+
+        started = time.perf_counter()
+
+        def advance(done: int, total: int | None, label: str) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=done, total=total, rate=f"{rate:.1f}")
+
+        summary = run_predict(inputs, artifact, output, options, progress=advance)
+    model = summary["model"]
+    converted = sum("converted" in record for record in summary["inputs"])
+    _say(json_path)(f"{summary['images']} images in {summary['seconds']:.1f} s ({summary['images_per_s']:.1f} images/s), "
+                    f"{model['backend']} {model['precision']} on {model['device']}"
+                    + (f"; {converted} converted to RGB" if converted else "") + f" → {summary['output_dir']}")
+    _write_json(summary, json_path)
 
 
 @main.command("capi-build")

@@ -39,6 +39,13 @@ def colorize(values: np.ndarray, lo: float, hi: float, valid: np.ndarray | None 
     return rgb.astype(np.uint8)
 
 
+def label_font(height: int):
+    """Pillow's built-in font (Pillow 10.1+) at a size that suits a picture `height` pixels high: 9 to 16 px."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=max(9, min(16, height // 12)))
+
+
 def nice_ticks(lo: float, hi: float, most: int) -> list[float]:
     """At most `most` round values (steps of 1, 2 or 5 × 10^k) inside [lo, hi]; lo and hi when none fit."""
     span = hi - lo
@@ -62,10 +69,10 @@ def with_scale_bar(image: np.ndarray, lo: float, hi: float, colormap: str = DEFA
                    unit: str = "m") -> np.ndarray:
     """`image` (H×W×3 uint8, colourised on [lo, hi]) with a bar on its right: the scale from lo (bottom) to
     hi (top), labelled with round values in `unit`, so the picture can be read in metres on its own."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     h = image.shape[0]
-    font = ImageFont.load_default(size=max(9, min(16, h // 12)))
+    font = label_font(h)
     line = font.getbbox("0")[3]
     ticks = nice_ticks(lo, hi, max(2, h // (LABEL_SPACING_LINES * line)))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else hi - lo

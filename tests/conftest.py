@@ -99,3 +99,11 @@ def int8_onnx(float_onnx, random_checkpoint):
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     write_sidecar(path, {**read_sidecar(float_onnx), "precision": "int8"})
     return path
+
+
+@pytest.fixture(scope="session")
+def int8_openvino(int8_onnx, tmp_path_factory):
+    """The demo's OpenVINO INT8 build in small: `int8_onnx` built as `edgedepth build --backend openvino` does."""
+    from edgedepth.backends import BuildOptions, openvino
+
+    return openvino.build(int8_onnx, tmp_path_factory.mktemp("ov-int8") / "build", BuildOptions()).parent

@@ -103,7 +103,8 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int],
     tensors = []
     for i, image in enumerate(images):
         image = check_rgb(image, f"image {i}")
-        tensor = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images may be read-only
+        # a contiguous copy: decoded images may be read-only, flipped views have negative strides
+        tensor = torch.tensor(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
         tensors.append(resize_bilinear(tensor, size))
     batch = torch.cat(tensors)
     if spec.color == "BGR":
