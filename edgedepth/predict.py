@@ -57,14 +57,17 @@ def _kind(path: Path) -> str | None:
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
-def collect_jobs(inputs: Sequence[str | os.PathLike], out_dir: Path) -> list[Job]:
-    """Images and videos named or found in folders (recursively, sorted), with their output names; files
-    already under `out_dir` are skipped, so a second run does not read the first one's outputs."""
-    out = out_dir.resolve()
+def _is_output(path: Path) -> bool:
+    """A file predict writes: skipped in folders, so a second run does not read the first one's outputs."""
+    return path.name.endswith((*SUFFIXES.values(), COMPARE_SUFFIX, VIDEO_SUFFIX))
+
+
+def collect_jobs(inputs: Sequence[str | os.PathLike]) -> list[Job]:
+    """Images and videos named or found in folders (recursively, sorted), with their output names."""
     jobs = []
     for given in map(Path, inputs):
         if given.is_dir():
-            found = sorted(p for p in given.rglob("*") if p.is_file() and _kind(p) and out not in p.resolve().parents)
+            found = sorted(p for p in given.rglob("*") if p.is_file() and _kind(p) and not _is_output(p))
             if not found:
                 raise EdgeDepthError(f"folder {given} holds no images ({' '.join(IMAGE_SUFFIXES)}) or videos "
                                      f"({' '.join(VIDEO_SUFFIXES)}); pass a folder of photos")
@@ -164,7 +167,7 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
     was written, images per second after loading). `progress(done, total or None, label)` follows every image and frame."""
     out_dir = Path(out_dir)
     check_options(options, out_dir)
-    jobs = collect_jobs(inputs, out_dir)
+    jobs = collect_jobs(inputs)
     conversions = {job.source: check_image(job.source) for job in jobs if job.kind == "image"}
     videos = [job for job in jobs if job.kind == "video"]
     if videos:
@@ -172,8 +175,8 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
         if options.compare:
             raise EdgeDepthError(f"--compare renders images, and {videos[0].source} is a video; "
                                  "compare on a few of its frames saved as images")
-    frames = {job.source: probe(job.source)[1] for job in videos}
-    total = None if 0 in frames.values() else len(conversions) + sum(frames.values())
+    frames = [probe(job.source)[1] for job in videos]
+    total = None if 0 in frames else len(conversions) + sum(frames)
     done = 0
 
     def advance(label: str) -> None:
@@ -182,34 +185,39 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
         if progress:
             progress(done, total, label)
 
-    records = []
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(load(artifact, options.device, backend=options.backend, threads=options.threads))
         other = None
         if options.compare:
             other = stack.enter_context(load(options.compare, options.device, threads=options.threads))
         started = time.perf_counter()  # images per second count decoding, inference and writing, not loading
+        records = []
         for job in jobs:
             if job.kind == "video":
                 records.append(_predict_video(model, job, out_dir, options, advance))
-                continue
-            rgb = read_rgb(job.source)
-            depth = model.predict(rgb)
-            outputs = write_outputs(out_dir / job.name, depth, options)
-            if other:
-                pairs = sorted([(model, depth), (other, other.predict(rgb))], key=lambda pair: _rank(pair[0]))
-                panels = [(f"{m.backend} {m.precision}", d) for m, d in pairs]
-                outputs.append(write_png(out_dir / f"{job.name}{COMPARE_SUFFIX}", render_compare(panels, options.colormap)))
-            record = {"input": str(job.source), "kind": "image", "size": list(rgb.shape[:2]),
-                      "outputs": [str(p) for p in outputs], "depth_m": depth_stats(depth)}
-            if conversions[job.source]:
-                record["converted"] = conversions[job.source]
-            records.append(record)
-            advance(str(job.source))
+            else:
+                records.append(_predict_image(model, other, job, out_dir, options, conversions[job.source]))
+                advance(str(job.source))
+        seconds = time.perf_counter() - started
         summary = {"model": _describe(model), "compare": _describe(other) if other else None}
-    seconds = time.perf_counter() - started
     return {**summary, "inputs": records, "images": done, "seconds": seconds, "images_per_s": done / seconds,
             "output_dir": str(out_dir), "formats": list(options.formats), "colormap": options.colormap}
+
+
+def _predict_image(model: DepthModel, other: DepthModel | None, job: Job, out_dir: Path, options: PredictOptions,
+                   conversion: str | None) -> dict[str, Any]:
+    rgb = read_rgb(job.source)
+    depth = model.predict(rgb)
+    outputs = write_outputs(out_dir / job.name, depth, options)
+    if other:
+        pairs = sorted([(model, depth), (other, other.predict(rgb))], key=lambda pair: _rank(pair[0]))
+        panels = [(f"{m.backend} {m.precision}", d) for m, d in pairs]
+        outputs.append(write_png(out_dir / f"{job.name}{COMPARE_SUFFIX}", render_compare(panels, options.colormap)))
+    record = {"input": str(job.source), "kind": "image", "size": list(rgb.shape[:2]),
+              "outputs": [str(p) for p in outputs], "depth_m": depth_stats(depth)}
+    if conversion:
+        record["converted"] = conversion
+    return record
 
 
 def _predict_video(model: DepthModel, job: Job, out_dir: Path, options: PredictOptions,

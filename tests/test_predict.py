@@ -120,6 +120,15 @@ def test_compare_writes_reference_other_and_difference(folder, int8_openvino, fl
     assert not np.array_equal(first, second)
 
 
+def test_outputs_beside_the_photos_are_not_read_back(tmp_path, float_onnx):
+    Image.fromarray(photo(64, 64, 0)).save(tmp_path / "a.png")
+    for _ in range(2):
+        result = predict(tmp_path, "-m", float_onnx, "-o", tmp_path, "--format", "png,png16", "--compare", float_onnx,
+                         "--json", "-")
+        assert result.exit_code == 0, result.output
+        assert [r["input"] for r in json.loads(result.stdout)["inputs"]] == [str(tmp_path / "a.png")]
+
+
 def test_grey_images_are_converted_and_said_so(tmp_path, float_onnx):
     Image.fromarray(photo(64, 64, 0)[..., 0]).save(tmp_path / "grey.png")
     result = predict(tmp_path / "grey.png", "-m", float_onnx, "-o", tmp_path / "out", "--json", "-")
