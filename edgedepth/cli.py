@@ -22,6 +22,7 @@ from .colormaps import COLORMAPS, DEFAULT_COLORMAP
 from .errors import EdgeDepthError
 from .models import ARCHS
 from .quantize import ENGINES, FLAVOURS, METHODS
+from .runtime import READERS
 
 
 class _Group(click.Group):
@@ -359,7 +360,7 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
 @click.option("--colormap", type=click.Choice(list(COLORMAPS)), default=DEFAULT_COLORMAP, show_default=True)
 @click.option("--compare", type=click.Path(path_type=Path), metavar="OTHER_ARTIFACT",
               help="Also write <name>.compare.png: the higher-precision model | the other | |difference| (images).")
-@click.option("--backend", type=click.Choice(["onnxruntime", "openvino"]),
+@click.option("--backend", type=click.Choice(READERS[".onnx"]),
               help="Runtime for an .onnx model (default onnxruntime; openvino runs it on the CPU).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: every core).")
 @json_option("the summary (inputs, outputs, images/s)")

@@ -120,7 +120,7 @@ def render_compare(panels: list[tuple[str, np.ndarray]], colormap: str) -> np.nd
     scale = color_range(ref)
     images = [render(ref, scale, colormap), render(other, scale, colormap),
               render(diff, (0.0, max(float(np.percentile(diff, COLOR_PERCENTILES[1])), 1e-6)), colormap)]
-    labels = [ref_label, other_label, "|Δ|"]
+    labels = [ref_label, other_label, "|difference|"]  # ASCII: the built-in font has no Δ
     font = label_font(ref.shape[0])
     caption = font.getbbox("Ag")[3] + 6
     gap = 8
