@@ -1,7 +1,9 @@
-"""The TensorRT backend without a GPU: refusals, engine-target checks, inspector parsing, the TensorRT 11 API.
+"""The TensorRT backend without a GPU: refusals, engine-target checks, inspector parsing, the TensorRT 10/11 API.
 
-Where the build logic is exercised, a recording stand-in for the `tensorrt` module checks what the code asks
-TensorRT for (a strongly typed network, no precision flags, the timing cache reused); it produces no numbers.
+Where the build and run logic is exercised, a recording stand-in for the `tensorrt` module (in the enum
+numbering of TensorRT 10 or 11) checks what the code asks TensorRT for (a strongly typed network, no precision
+flags, the timing cache reused, the input shape accepted); it produces no numbers. The one real run is
+`test_engine_matches_onnx_runtime`, marked `tensorrt`: it skips where TensorRT or a GPU is missing.
 """
 
 import ast
@@ -20,17 +22,24 @@ from edgedepth.backends import BuildOptions, LoadOptions
 from edgedepth.errors import EdgeDepthError, RuntimeMissing
 
 TARGET = {"gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "tensorrt_version": "11.0.0"}
-#: Builder/config API that TensorRT 11 removed (implicit precision flags, calibrators, old build/enqueue calls).
-REMOVED_API = {"FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "IInt8EntropyCalibrator",
-               "IInt8MinMaxCalibrator", "IInt8LegacyCalibrator", "IInt8Calibrator", "execute_async_v2", "execute_v2",
-               "build_engine", "max_workspace_size", "EXPLICIT_BATCH", "get_binding_index", "max_batch_size"}
+#: Python API that TensorRT 10.0 no longer binds (python/src/infer/pyCore.cpp at release/8.6 vs release/10.0).
+GONE_BY_10 = {"execute_async_v2", "build_engine", "max_workspace_size", "get_binding_index", "max_batch_size"}
+#: Python API that TensorRT 10.x binds and 11.0 removed (pyCore.cpp at release/10.16 vs release/11.0): the
+#: precision builder flags (BuilderFlag.FP16/INT8; DataType.INT8 stays), the INT8 calibrators, EXPLICIT_BATCH.
+#: (`execute_v2` is not here: TensorRT 11.1 still binds it.)
+GONE_IN_11 = {"FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "IInt8EntropyCalibrator",
+              "IInt8MinMaxCalibrator", "IInt8LegacyCalibrator", "IInt8Calibrator", "EXPLICIT_BATCH"}
+#: `NetworkDefinitionCreationFlag.STRONGLY_TYPED` of each major version (include/NvInfer.h): kSTRONGLY_TYPED = 1 at
+#: release/10.0 to 10.16 (kEXPLICIT_BATCH = 0 before it); = 0, deprecated and ignored, at release/11.0 and 11.1.
+STRONGLY_TYPED = {"10.3.0": 1, "11.1.0": 0}
+VERSIONS = sorted(STRONGLY_TYPED)
 
 
-def test_source_uses_no_api_removed_in_tensorrt_11():
+def test_source_uses_no_api_missing_from_tensorrt_10_or_11():
     tree = ast.parse(Path(trt_backend.__file__).read_text())
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    assert not used & REMOVED_API
+    assert not used & (GONE_BY_10 | GONE_IN_11)
     assert "STRONGLY_TYPED" in used and "execute_async_v3" in used and "build_serialized_network" in used
 
 
@@ -41,10 +50,16 @@ def test_missing_tensorrt_gives_a_clear_reason(monkeypatch, tmp_path):
         trt_backend.load(tmp_path / "model.engine", LoadOptions(device="cuda"))
 
 
-def test_cpu_and_old_tensorrt_are_refused(monkeypatch):
+def test_cpu_and_tensorrt_before_10_are_refused(monkeypatch):
     assert "NVIDIA GPUs only" in trt_backend.unavailable_reason("cpu")
-    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.13.0"))
-    assert "needs TensorRT 11+" in trt_backend.unavailable_reason("cuda")
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="9.3.0"))
+    assert "needs TensorRT 10+" in trt_backend.unavailable_reason("cuda")
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "10.16.0", "11.1.0"])
+def test_tensorrt_10_and_11_are_accepted(version, monkeypatch, gpu_here):
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__=version))
+    assert trt_backend.unavailable_reason("cuda") == ""
 
 
 @pytest.mark.parametrize("key, other, what", [("gpu", "NVIDIA L4", "GPU NVIDIA L4"),
@@ -93,8 +108,8 @@ def test_inspector_layers_name_their_onnx_nodes():
         trt_backend.layer_rows({"Layers": ["/conv/Conv"]})
 
 
-def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict]) -> types.ModuleType:
-    """Records what the backend asks of TensorRT; the config refuses any attribute but the verbosity."""
+def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict], version: str = "11.1.0") -> types.ModuleType:
+    """Records what the backend asks of TensorRT `version`; the config refuses any attribute but the verbosity."""
 
     class Config:
         def __setattr__(self, name, value):
@@ -137,10 +152,10 @@ def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict]) -> types.
     inspector = SimpleNamespace(get_engine_information=lambda fmt: json.dumps({"Layers": layers}))
     engine = SimpleNamespace(create_engine_inspector=lambda: inspector)
     trt = types.ModuleType("tensorrt")
-    trt.__version__ = "11.0.0"
+    trt.__version__ = version
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
     trt.Builder = Builder
-    trt.NetworkDefinitionCreationFlag = SimpleNamespace(STRONGLY_TYPED=1)
+    trt.NetworkDefinitionCreationFlag = SimpleNamespace(STRONGLY_TYPED=STRONGLY_TYPED[version])
     trt.OnnxParser = lambda net, logger: SimpleNamespace(parse_from_file=lambda path: calls.setdefault("parsed", path))
     trt.ProfilingVerbosity = SimpleNamespace(DETAILED="detailed")
     trt.LayerInformationFormat = SimpleNamespace(JSON="json")
@@ -156,14 +171,16 @@ def gpu_here(monkeypatch):
     monkeypatch.setattr(trt_backend, "current_target", lambda: dict(TARGET))
 
 
-def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(float_onnx, tmp_path, monkeypatch, gpu_here):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(version, float_onnx, tmp_path, monkeypatch,
+                                                                             gpu_here):
     conv = next(node.name for node in onnx.load(str(float_onnx)).graph.node if node.op_type == "Conv")
     layers = [{"Name": conv, "LayerType": "CaskConvolution", "Inputs": [{"Format/Datatype": "Row major linear FP32"}],
                "Metadata": f"[ONNX Layer: {conv}]"}]
     calls = {}
-    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers))
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers, version))
     engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
-    assert calls["network_flags"] == 1 << 1 and calls["profiling_verbosity"] == "detailed"
+    assert calls["network_flags"] == 1 << STRONGLY_TYPED[version] and calls["profiling_verbosity"] == "detailed"
     assert calls["cache_in"] == b"" and "profiles" not in calls  # static input: no profile
     assert engine.read_bytes() == b"serialized engine"
     sidecar = read_sidecar(engine)

@@ -1,10 +1,17 @@
-"""TensorRT 11 on an NVIDIA GPU: a strongly typed engine parsed from ONNX.
+"""TensorRT 10 and 11 on an NVIDIA GPU: a strongly typed engine parsed from ONNX.
 
-TensorRT 11 removed the precision builder flags and the INT8 calibrators: every layer runs in the type the
-ONNX gives it. So INT8 comes from the project's Q/DQ ONNX (`edgedepth quantize --target tensorrt`), FP16 from
-converting the float ONNX first (`edgedepth.fp16`), FP32 from the float ONNX as it is. The timing cache lives
-next to the engine and is reused by later builds. An engine only runs on the GPU model and TensorRT version it
-was built with; its sidecar records both and `load` refuses a mismatch before TensorRT fails obscurely.
+A strongly typed network runs every layer in the type the ONNX gives it. TensorRT 10 builds one when asked
+(`NetworkDefinitionCreationFlag.STRONGLY_TYPED`); TensorRT 11 builds nothing else (it removed the precision
+builder flags and the INT8 calibrators, and ignores the flag). So INT8 comes from the project's Q/DQ ONNX
+(`edgedepth quantize --target tensorrt`: symmetric INT8, the only Q/DQ form TensorRT's ONNX parser takes),
+FP16 from converting the float ONNX first (`edgedepth.fp16`), FP32 from the float ONNX as it is. TensorRT 10
+matters because edge devices keep it longest (JetPack 6 on Jetson Orin ships TensorRT 10.3). The timing cache
+lives next to the engine, one file per GPU and TensorRT version, and is reused by later builds. An engine only
+runs on the GPU model and TensorRT version it was built with; its sidecar records both and `load` refuses a
+mismatch before TensorRT fails obscurely.
+
+Every TensorRT call here exists with the signature used in the Python bindings of TensorRT 10.0 and 11.1
+(python/src/infer/pyCore.cpp, pyFoundationalTypes.cpp, parsers/pyOnnx.cpp; tests/test_tensorrt.py lists them).
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from . import BuildOptions, LoadOptions, Runner
 
 NAME = "tensorrt"
 DEVICES = ("cuda",)
-MIN_MAJOR = 11
+#: The oldest TensorRT this module was checked against (release/10.0's Python bindings): strongly typed
+#: networks, the tensor-name I/O API and `execute_async_v3` are all there.
+MIN_MAJOR = 10
 ENGINE_NAME = "model.engine"
 TIMING_CACHE_NAME = "timing.cache"
 #: Largest batch of the optimization profile when the ONNX has a dynamic batch axis.
@@ -74,6 +83,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
+    # TensorRT 10 needs the flag (bit 1 there); TensorRT 11 renumbered it to 0 and ignores it (always strongly typed)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(parsed)):
