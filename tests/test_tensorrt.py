@@ -8,6 +8,7 @@ flags, the timing cache reused, the input shape accepted); it produces no number
 
 import ast
 import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -29,18 +30,50 @@ GONE_BY_10 = {"execute_async_v2", "build_engine", "max_workspace_size", "get_bin
 #: (`execute_v2` is not here: TensorRT 11.1 still binds it.)
 GONE_IN_11 = {"FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "IInt8EntropyCalibrator",
               "IInt8MinMaxCalibrator", "IInt8LegacyCalibrator", "IInt8Calibrator", "EXPLICIT_BATCH"}
+#: Every TensorRT name the backend uses, each found with the signature used in the Python bindings of both
+#: release/10.0 and release/11.1 (pyCore.cpp, pyFoundationalTypes.cpp, parsers/pyOnnx.cpp, the wheel's
+#: __init__.py). A new call must be checked there and added here.
+BOUND_IN_10_AND_11 = {
+    "__version__", "Logger", "WARNING", "Builder", "Runtime", "OnnxParser", "NetworkDefinitionCreationFlag",
+    "STRONGLY_TYPED", "ProfilingVerbosity", "DETAILED", "MemoryPoolType", "WORKSPACE", "LayerInformationFormat",
+    "JSON", "TensorIOMode", "INPUT", "OUTPUT", "DataType", "FLOAT", "HALF",
+    "create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network",
+    "parse_from_file", "num_errors", "get_error", "desc", "get_input", "shape", "name", "set_shape",
+    "profiling_verbosity", "set_memory_pool_limit", "create_timing_cache", "set_timing_cache", "get_timing_cache",
+    "serialize",
+    "add_optimization_profile", "deserialize_cuda_engine", "create_engine_inspector", "get_engine_information",
+    "create_execution_context", "num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_shape",
+    "get_tensor_dtype", "get_tensor_profile_shape", "set_input_shape", "set_tensor_address", "execute_async_v3",
+}
+#: The names the backend gives TensorRT and the objects it hands out (`self.engine`, `self.context` too).
+TRT_OBJECTS = {"trt", "builder", "network", "parser", "config", "profile", "cache", "runtime", "engine", "inspector",
+               "context", "tensor"}
 #: `NetworkDefinitionCreationFlag.STRONGLY_TYPED` of each major version (include/NvInfer.h): kSTRONGLY_TYPED = 1 at
 #: release/10.0 to 10.16 (kEXPLICIT_BATCH = 0 before it); = 0, deprecated and ignored, at release/11.0 and 11.1.
 STRONGLY_TYPED = {"10.3.0": 1, "11.1.0": 0}
 VERSIONS = sorted(STRONGLY_TYPED)
 
 
-def test_source_uses_no_api_missing_from_tensorrt_10_or_11():
+def tensorrt_api_used() -> set[str]:
+    """Attribute names the backend reads from `trt` and from the TensorRT objects it holds."""
+
+    def owner(node):
+        while isinstance(node, (ast.Attribute, ast.Call)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+                return node.attr
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return node.id if isinstance(node, ast.Name) else None
+
     tree = ast.parse(Path(trt_backend.__file__).read_text())
-    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and owner(node) in TRT_OBJECTS and node.attr not in TRT_OBJECTS}
+
+
+def test_source_uses_only_api_bound_in_tensorrt_10_and_11():
+    used = tensorrt_api_used()
     assert not used & (GONE_BY_10 | GONE_IN_11)
-    assert "STRONGLY_TYPED" in used and "execute_async_v3" in used and "build_serialized_network" in used
+    assert used <= BOUND_IN_10_AND_11, f"check these against TensorRT 10.0 and 11.1: {sorted(used - BOUND_IN_10_AND_11)}"
+    assert {"STRONGLY_TYPED", "execute_async_v3", "build_serialized_network", "set_input_shape"} <= used
 
 
 def test_missing_tensorrt_gives_a_clear_reason(monkeypatch, tmp_path):
@@ -76,14 +109,54 @@ def test_engine_sidecar_without_target_is_refused():
         trt_backend.check_engine_target(Path("m.engine"), {"precision": "int8"}, TARGET)
 
 
-def test_precision_must_match_the_onnx(float_onnx, int8_onnx):
+@pytest.fixture(scope="module")
+def exported(random_checkpoint, synthetic_root, tmp_path_factory):
+    """The random checkpoint exported with a dynamic batch axis, and its Q/DQ model for each target (made on
+    first use by `edgedepth quantize`, 4 calibration samples, statistics cached in the test session)."""
+    from edgedepth.export import export_onnx
+    from edgedepth.quantize import quantize_onnx
+
+    folder = tmp_path_factory.mktemp("exported")
+    made = {"float": export_onnx(random_checkpoint, folder / "model.onnx", dynamic="batch")}
+
+    def get(target: str) -> Path:
+        if target not in made:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("EDGEDEPTH_CACHE", str(tmp_path_factory.getbasetemp() / "edgedepth-cache"))
+                made[target] = quantize_onnx(made["float"], synthetic_root, folder / f"model.{target}.onnx",
+                                             target=target, samples=4)
+        return made[target]
+
+    return get
+
+
+def test_precision_must_match_the_onnx(float_onnx, exported):
     assert trt_backend.build_precision(float_onnx, None) == "fp32"
     assert trt_backend.build_precision(float_onnx, "fp16") == "fp16"
-    assert trt_backend.build_precision(int8_onnx, None) == "int8"
+    assert trt_backend.build_precision(exported("tensorrt"), None) == "int8"
     with pytest.raises(EdgeDepthError, match="quantize --target tensorrt"):
         trt_backend.build_precision(float_onnx, "int8")
     with pytest.raises(EdgeDepthError, match="builds only as int8"):
-        trt_backend.build_precision(int8_onnx, "fp16")
+        trt_backend.build_precision(exported("tensorrt"), "fp16")
+
+
+def test_qdq_for_another_target_is_refused_in_one_line(exported):
+    with pytest.raises(EdgeDepthError) as refused:
+        trt_backend.build_precision(exported("openvino"), None)
+    message = str(refused.value)
+    assert "quantized for --target openvino (uint8 asymmetric activations)" in message
+    assert "`edgedepth quantize --target tensorrt`" in message and "\n" not in message
+
+
+def test_qdq_without_a_target_is_read_from_the_graph(exported, int8_onnx, tmp_path):
+    # ONNX Runtime's default Q/DQ (UINT8 asymmetric activations, INT32 bias), no quantize sidecar
+    with pytest.raises(EdgeDepthError, match=r"not symmetric INT8 \(.*UINT8 zero points.*quantize --target tensorrt"):
+        trt_backend.build_precision(int8_onnx, None)
+    # the tensorrt flavour, stripped of its sidecar, reads as what TensorRT takes
+    bare = tmp_path / "bare.onnx"
+    shutil.copy(exported("tensorrt"), bare)
+    assert trt_backend.qdq_form_problem(onnx.load(str(bare))) == ""
+    assert trt_backend.build_precision(bare, None) == "int8"
 
 
 def test_datatype_strings_map_to_precisions():

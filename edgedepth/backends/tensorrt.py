@@ -26,7 +26,7 @@ import numpy as np
 from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
 from ..errors import EdgeDepthError, RuntimeMissing
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import is_quantized, load_graph
+from ..onnx_graph import QDQ_OPS, is_quantized, load_graph
 from . import BuildOptions, LoadOptions, Runner
 
 NAME = "tensorrt"
@@ -125,8 +125,12 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
 
 
 def build_precision(onnx_path: Path, requested: str | None) -> str:
-    """The precision an engine from this ONNX will have; refuses a request the ONNX cannot give."""
-    quantized = is_quantized(load_graph(onnx_path))
+    """The precision an engine from this ONNX will have; refuses a request the ONNX cannot give, and Q/DQ in a
+    form TensorRT cannot parse."""
+    model = load_graph(onnx_path)
+    quantized = is_quantized(model)
+    if quantized:
+        check_qdq_form(onnx_path, model, read_sidecar(onnx_path, required=False))
     if requested in (None, "int8" if quantized else "fp32"):
         return "int8" if quantized else "fp32"
     if quantized:
@@ -136,6 +140,60 @@ def build_precision(onnx_path: Path, requested: str | None) -> str:
     if requested != "fp16":
         raise EdgeDepthError(f"unknown precision {requested!r} for tensorrt; choose fp32, fp16 or int8")
     return "fp16"
+
+
+def check_qdq_form(onnx_path: Path, model, sidecar: dict) -> None:
+    """Refuse Q/DQ that TensorRT's ONNX parser rejects, before it does so with a message that says to re-export.
+
+    The quantize sidecar's target decides. A Q/DQ ONNX without one (not made by `edgedepth quantize`) is read
+    instead: the parser takes only INT8 zero points, all 0 ("only supports symmetric quantization"; a UINT8
+    Q/DQ input is an invalid type there), so the onnxruntime/openvino flavours (UINT8 asymmetric activations,
+    INT32 bias dequantization) cannot be built."""
+    target = sidecar.get("target")
+    if target == NAME:
+        return
+    if target:
+        activations = (sidecar.get("flavour") or {}).get("activations", "?")
+        what = f"was quantized for --target {target} ({activations} activations)"
+    else:
+        problem = qdq_form_problem(model)
+        if not problem:
+            return
+        what = f"holds Q/DQ that is not symmetric INT8 ({problem})"
+    raise EdgeDepthError(f"{onnx_path} {what}, which TensorRT cannot build; "
+                         "make the Q/DQ model with `edgedepth quantize --target tensorrt`")
+
+
+def qdq_form_problem(model) -> str:
+    """What in a Q/DQ graph is not symmetric INT8 ("" when all of it is), each kind with the first node that
+    has it: zero points of another type, or not 0; a QuantizeLinear without zero point (ONNX's default type is
+    UINT8); other than INT8 data dequantized."""
+    import onnx
+    from onnx import numpy_helper
+
+    constants = {tensor.name: tensor for tensor in model.graph.initializer}
+    constants.update({node.output[0]: attr.t for node in model.graph.node if node.op_type == "Constant"
+                      for attr in node.attribute if attr.name == "value"})
+    int8, type_name = onnx.TensorProto.INT8, onnx.TensorProto.DataType.Name
+    found: dict[str, str] = {}  # kind → first node
+    for node in model.graph.node:
+        if node.op_type not in QDQ_OPS:
+            continue
+        zero = constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        data = constants.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if zero is not None and zero.data_type != int8:
+            kind = f"{type_name(zero.data_type)} zero points"
+        elif zero is not None and numpy_helper.to_array(zero).any():
+            kind = "non-zero zero points"
+        elif zero is None and node.op_type == "QuantizeLinear" and \
+                next((attr.i for attr in node.attribute if attr.name == "output_dtype"), 0) != int8:
+            kind = "UINT8 output (no zero point)"
+        elif data is not None and data.data_type != int8:
+            kind = f"{type_name(data.data_type)} data dequantized"
+        else:
+            continue
+        found.setdefault(kind, node.name)
+    return "; ".join(f"{kind}, first at {name}" for kind, name in found.items())
 
 
 def add_profile(builder, network, config, source: dict, max_batch: int) -> dict | None:
