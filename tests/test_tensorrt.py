@@ -39,8 +39,7 @@ BOUND_IN_10_AND_11 = {
     "JSON", "TensorIOMode", "INPUT", "OUTPUT", "DataType", "FLOAT", "HALF",
     "create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network",
     "parse_from_file", "num_errors", "get_error", "desc", "get_input", "shape", "name", "set_shape",
-    "profiling_verbosity", "set_memory_pool_limit", "create_timing_cache", "set_timing_cache", "get_timing_cache",
-    "serialize",
+    "profiling_verbosity", "set_memory_pool_limit", "create_timing_cache", "set_timing_cache", "serialize",
     "add_optimization_profile", "deserialize_cuda_engine", "create_engine_inspector", "get_engine_information",
     "create_execution_context", "num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_shape",
     "get_tensor_dtype", "get_tensor_profile_shape", "set_input_shape", "set_tensor_address", "execute_async_v3",
@@ -181,8 +180,28 @@ def test_inspector_layers_name_their_onnx_nodes():
         trt_backend.layer_rows({"Layers": ["/conv/Conv"]})
 
 
-def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict], version: str = "11.1.0") -> types.ModuleType:
-    """Records what the backend asks of TensorRT `version`; the config refuses any attribute but the verbosity."""
+#: The GPU of the stand-in: the device a timing cache records, and the one `gpu_here` says this machine has.
+FAKE_DEVICE = b"this-gpu"
+
+
+def fake_tensorrt(calls: dict, input_shape: tuple = (1, 3, 64, 64), layers: list[dict] = (), version: str = "11.1.0", *,
+                  profile: tuple | None = None, dtypes: tuple[str, str] = ("FLOAT", "FLOAT"),
+                  accepts=lambda shape: True) -> types.ModuleType:
+    """Records what the backend asks of TensorRT `version`, answering as TensorRT does where it matters.
+
+    Builder: the config refuses any attribute but the verbosity; a timing cache serializes as b"device|timings",
+    `create_timing_cache` gives None for bytes it cannot read, `set_timing_cache` returns False for another
+    device's cache unless `ignore_mismatch`, and each build adds a timing. Engine: input "rgb" of `input_shape`
+    (-1 where dynamic, then `profile` = (min, opt, max)), output "depth" N×1×H×W, I/O types `dtypes`; its
+    context's `set_input_shape` returns `accepts(shape)`, and `get_tensor_shape` reports the built shape until
+    a shape is accepted."""
+
+    class Cache:
+        def __init__(self, device: bytes, timings: bytes = b""):
+            self.device, self.timings = device, timings
+
+        def serialize(self):
+            return self.device + b"|" + self.timings
 
     class Config:
         def __setattr__(self, name, value):
@@ -190,14 +209,16 @@ def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict], version: 
             calls[name] = value
 
         def create_timing_cache(self, data):
-            calls["cache_in"] = bytes(data)
-            return SimpleNamespace(serialize=lambda: bytes(data) + b"+timings")
+            calls.setdefault("caches_read", []).append(bytes(data))
+            device, bar, timings = bytes(data).partition(b"|")
+            return Cache(FAKE_DEVICE) if not data else Cache(device, timings) if bar else None
 
         def set_timing_cache(self, cache, ignore_mismatch):
-            calls["cache"], self.__dict__["cache"] = cache, cache
-
-        def get_timing_cache(self):
-            return self.__dict__["cache"]
+            calls["ignore_mismatch"] = ignore_mismatch
+            if cache.device != FAKE_DEVICE and not ignore_mismatch:
+                return False
+            self.__dict__["cache"] = cache
+            return True
 
         def add_optimization_profile(self, profile):
             calls["profiles"] = calls.get("profiles", 0) + 1
@@ -220,10 +241,33 @@ def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict], version: 
         create_optimization_profile = staticmethod(Profile)
 
         def build_serialized_network(self, net, config):
+            if "cache" in config.__dict__:
+                config.__dict__["cache"].timings += b"t"
             return b"serialized engine"
 
-    inspector = SimpleNamespace(get_engine_information=lambda fmt: json.dumps({"Layers": layers}))
-    engine = SimpleNamespace(create_engine_inspector=lambda: inspector)
+    def output_shape(shape):
+        return (shape[0], 1, *shape[2:])
+
+    class Context:
+        shape = input_shape
+
+        def set_input_shape(self, name, shape):
+            calls["input_shape"] = shape
+            if accepts(shape):
+                self.shape = shape
+                return True
+            return False
+
+        def get_tensor_shape(self, name):
+            return output_shape(self.shape)
+
+    io = {"rgb": ("INPUT", input_shape, dtypes[0]), "depth": ("OUTPUT", output_shape(input_shape), dtypes[1])}
+    engine = SimpleNamespace(
+        create_engine_inspector=lambda: SimpleNamespace(get_engine_information=lambda fmt: json.dumps({"Layers": layers})),
+        num_io_tensors=2, get_tensor_name=lambda i: list(io)[i], get_tensor_mode=lambda name: io[name][0],
+        get_tensor_shape=lambda name: io[name][1], get_tensor_dtype=lambda name: io[name][2],
+        get_tensor_profile_shape=lambda name, index: list(profile), create_execution_context=Context,
+    )
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
@@ -233,6 +277,8 @@ def fake_tensorrt(calls: dict, input_shape: tuple, layers: list[dict], version: 
     trt.ProfilingVerbosity = SimpleNamespace(DETAILED="detailed")
     trt.LayerInformationFormat = SimpleNamespace(JSON="json")
     trt.Runtime = lambda logger: SimpleNamespace(deserialize_cuda_engine=lambda data: engine)
+    trt.TensorIOMode = SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
+    trt.DataType = SimpleNamespace(FLOAT="FLOAT", HALF="HALF", INT8="INT8")
     return trt
 
 
@@ -254,15 +300,38 @@ def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(ver
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers, version))
     engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
     assert calls["network_flags"] == 1 << STRONGLY_TYPED[version] and calls["profiling_verbosity"] == "detailed"
-    assert calls["cache_in"] == b"" and "profiles" not in calls  # static input: no profile
+    assert calls["caches_read"] == [b""] and "profiles" not in calls  # nothing saved yet; static input: no profile
     assert engine.read_bytes() == b"serialized engine"
     sidecar = read_sidecar(engine)
     assert sidecar["strongly_typed"] and sidecar["precision"] == "fp32"
     assert {k: sidecar[k] for k in TARGET} == TARGET
     assert sidecar["fusion"]["layers"][0]["precision"] == "fp32" and sidecar["fusion"]["layers"][0]["macs"] > 0
+    cache = tmp_path / "timing.nvidia-h100-80gb-hbm3.trt11.0.0.cache"  # named by GPU and TensorRT version
+    assert sidecar["timing_cache"] == {"path": str(cache), "reused": False} and cache.read_bytes() == b"this-gpu|t"
 
     trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
-    assert calls["cache_in"] == b"+timings"  # the first build's cache, read back
+    assert calls["caches_read"][-1] == b"this-gpu|t"  # the first build's cache, read back and grown
+    assert read_sidecar(engine)["timing_cache"]["reused"] and cache.read_bytes() == b"this-gpu|tt"
+
+
+@pytest.mark.parametrize("saved", [b"other-gpu|ttt", b"not a timing cache"])
+def test_a_cache_tensorrt_refuses_is_replaced_by_a_fresh_one(saved, float_onnx, tmp_path, monkeypatch, gpu_here):
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
+    cache = tmp_path / trt_backend.timing_cache_name(TARGET)
+    cache.write_bytes(saved)
+    engine = trt_backend.build(float_onnx, tmp_path, BuildOptions())
+    assert calls["caches_read"] == [saved, b""] and calls["ignore_mismatch"] is False
+    assert cache.read_bytes() == b"this-gpu|t" and not read_sidecar(engine)["timing_cache"]["reused"]
+
+
+def test_another_gpus_cache_in_the_folder_is_left_alone(float_onnx, tmp_path, monkeypatch, gpu_here):
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
+    other = tmp_path / trt_backend.timing_cache_name({"gpu": "NVIDIA Jetson AGX Orin", "tensorrt_version": "10.3.0"})
+    other.write_bytes(b"orin|ttt")
+    trt_backend.build(float_onnx, tmp_path, BuildOptions())
+    assert calls["caches_read"] == [b""] and other.read_bytes() == b"orin|ttt"
 
 
 def test_fp16_build_parses_the_converted_onnx(float_onnx, tmp_path, monkeypatch, gpu_here):

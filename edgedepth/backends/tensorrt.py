@@ -35,7 +35,6 @@ DEVICES = ("cuda",)
 #: networks, the tensor-name I/O API and `execute_async_v3` are all there.
 MIN_MAJOR = 10
 ENGINE_NAME = "model.engine"
-TIMING_CACHE_NAME = "timing.cache"
 #: Largest batch of the optimization profile when the ONNX has a dynamic batch axis.
 DEFAULT_MAX_BATCH = 8
 #: Words of the inspector's "Format/Datatype" strings → the precision names of the fusion report.
@@ -93,9 +92,9 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if options.workspace_mb:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_mb) << 20)
-    cache_path = out_dir / TIMING_CACHE_NAME
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    target = current_target()
+    cache_path = out_dir / timing_cache_name(target)
+    cache, cache_reused = attach_timing_cache(config, cache_path)
     source = read_sidecar(onnx_path, required=False)
     profile_shapes = add_profile(builder, network, config, source, options.max_batch)
 
@@ -103,12 +102,12 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     if serialized is None:
         raise EdgeDepthError(f"TensorRT could not build an engine from {parsed}; run with TensorRT's verbose log to see why")
     with publishing(out_dir / ENGINE_NAME) as staging:
-        (staging / TIMING_CACHE_NAME).write_bytes(memoryview(config.get_timing_cache().serialize()))
+        (staging / cache_path.name).write_bytes(memoryview(cache.serialize()))
         staging.artifact.write_bytes(memoryview(serialized))
         report = fusion_report(parsed, layer_rows(_engine_information(staging.artifact)), NAME)
         staging.sidecar = {
             **model_meta(source),
-            **current_target(),
+            **target,
             "backend": NAME,
             "precision": precision,
             "strongly_typed": True,
@@ -118,10 +117,32 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
             "source_onnx": str(onnx_path),
             "source_onnx_sha256": sha256(onnx_path),
             "parsed_onnx": str(parsed),
-            "timing_cache": str(cache_path),
+            "timing_cache": {"path": str(cache_path), "reused": cache_reused},
             "fusion": report.__dict__,
         }
     return out_dir / ENGINE_NAME
+
+
+def timing_cache_name(target: dict) -> str:
+    """The timing cache's file name for a GPU and TensorRT version: a cache only serves the device it was
+    timed on, so builds on other GPUs into the same folder each keep their own."""
+    gpu = re.sub(r"[^a-z0-9]+", "-", str(target["gpu"]).lower()).strip("-")
+    return f"timing.{gpu}.trt{target['tensorrt_version']}.cache"
+
+
+def attach_timing_cache(config, path: Path):
+    """Attach the cache saved at `path` when TensorRT takes it, else a fresh one; returns (cache, reused).
+
+    TensorRT refuses a cache from a device with other properties (`set_timing_cache` returns False with
+    `ignore_mismatch=False`, kept because NVIDIA warns that a foreign cache "may lead to functional/performance
+    bugs") and gives None for one it cannot read; both fall back to an empty cache, as Polygraphy does."""
+    saved = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(saved) if saved else None
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+        return cache, True
+    cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache, False
 
 
 def build_precision(onnx_path: Path, requested: str | None) -> str:
