@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import onnx
 import pytest
 
@@ -359,6 +360,51 @@ def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here
     write_sidecar(engine, {**TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7", "precision": "int8"})
     with pytest.raises(EdgeDepthError, match="built for compute capability 8.7"):
         trt_backend.load(tmp_path, LoadOptions(device="cuda"))
+
+
+@pytest.fixture
+def load_engine(tmp_path, monkeypatch, gpu_here):
+    """load(dynamic=..., **stand-in options) → (runner over a stand-in engine, calls); torch's CUDA stream is
+    stubbed, so everything up to the first copy to the GPU runs here."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda: None)
+
+    def load(dynamic: str = "none", **fake):
+        calls = {}
+        monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, **fake))
+        engine = tmp_path / "model.engine"
+        engine.write_bytes(b"engine")
+        write_sidecar(engine, {**TARGET, "precision": "fp32", "input_size": [64, 64], "dynamic": dynamic})
+        return trt_backend.load(engine, LoadOptions(device="cuda", warmup=0)), calls
+
+    return load
+
+
+def test_static_engine_refuses_a_batch_of_two_before_tensorrt_does(load_engine):
+    runner, calls = load_engine(accepts=lambda shape: shape == (1, 3, 64, 64))
+    with pytest.raises(EdgeDepthError, match="input is 2x3x64x64 but this TensorRT engine takes exactly 1x3x64x64"):
+        runner.infer(np.zeros((2, 3, 64, 64), np.float32))
+    assert "input_shape" not in calls
+
+
+def test_dynamic_engine_checks_its_profile_and_what_tensorrt_answers(load_engine):
+    profile = ((1, 3, 64, 64), (1, 3, 64, 64), (4, 3, 64, 64))
+    runner, calls = load_engine("batch", input_shape=(-1, 3, 64, 64), profile=profile, accepts=lambda shape: False)
+    with pytest.raises(EdgeDepthError, match="takes 1x3x64x64 to 4x3x64x64"):
+        runner.infer(np.zeros((5, 3, 64, 64), np.float32))
+    with pytest.raises(EdgeDepthError, match="TensorRT refused input shape 2x3x64x64 for 'rgb'"):
+        runner.infer(np.zeros((2, 3, 64, 64), np.float32))  # inside the profile, refused anyway: not run
+    assert calls["input_shape"] == (2, 3, 64, 64)
+
+
+def test_engine_io_types_are_read_not_assumed(load_engine):
+    import torch
+
+    runner, _ = load_engine(dtypes=("HALF", "FLOAT"))
+    assert runner.io_types == {"rgb": torch.float16, "depth": torch.float32}
+    with pytest.raises(EdgeDepthError, match="has INT8 tensor 'rgb' and edgedepth feeds and reads float images"):
+        load_engine(dtypes=("INT8", "FLOAT"))
 
 
 def test_cli_build_without_tensorrt_is_one_line(float_onnx, tmp_path, monkeypatch):

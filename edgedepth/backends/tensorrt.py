@@ -304,6 +304,19 @@ def _deserialize(engine_path: Path):
     return engine
 
 
+def _input_range(engine, name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(smallest, largest) input shape the engine takes: its built shape, or its profile's min and max."""
+    shape = tuple(engine.get_tensor_shape(name))
+    if all(d > 0 for d in shape):
+        return shape, shape
+    low, _opt, high = engine.get_tensor_profile_shape(name, 0)
+    return tuple(low), tuple(high)
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
 def load(artifact: str | os.PathLike, options: LoadOptions) -> TensorRTRunner:
     reason = unavailable_reason(options.device)
     if reason:
@@ -319,33 +332,59 @@ def load(artifact: str | os.PathLike, options: LoadOptions) -> TensorRTRunner:
 
 
 class TensorRTRunner(Runner):
-    """Device buffers are torch CUDA tensors; inference is `execute_async_v3` on a private stream."""
+    """Device buffers are torch CUDA tensors; inference is `execute_async_v3` on a private stream.
+
+    Arrays go in and come out float32 whatever the engine's I/O type (float32 or float16: converted on the
+    GPU); `check_batch` also refuses a shape outside what the engine takes, which TensorRT would only
+    signal by a False that leaves the output at its built shape."""
 
     def __init__(self, engine_path: Path, sidecar: dict, warmup: int):
         import tensorrt as trt
         import torch
 
         self.engine = _deserialize(engine_path)
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        torch_types = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16}
+        self.io_types = {}
+        for name in (self.input_name, self.output_name):
+            dtype = self.engine.get_tensor_dtype(name)
+            if dtype not in torch_types:
+                type_name = str(dtype).rpartition(".")[2]  # DataType.INT8 → INT8
+                raise EdgeDepthError(f"{engine_path} has {type_name} tensor {name!r} and edgedepth feeds and reads float "
+                                     "images; rebuild it from an ONNX with float32 or float16 input and output")
+            self.io_types[name] = torch_types[dtype]
+        self.shape_range = _input_range(self.engine, self.input_name)
+        self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream()
         self.name, self.device, self.precision = NAME, "cuda", sidecar.get("precision", "fp32")
         self.settings = {"timing": "CUDA events around execute_async_v3", "precision": self.precision}
         self.input_size = input_size_of(sidecar)
         h, w = self.input_size or sidecar.get("input_size")
         for _ in range(warmup):
-            self._infer(np.zeros((1, 3, h, w), np.float32))
+            self._infer(np.zeros((self.shape_range[0][0], 3, h, w), np.float32))
+
+    def check_batch(self, batch: np.ndarray) -> np.ndarray:
+        batch = super().check_batch(batch)
+        low, high = self.shape_range
+        if not all(lo <= n <= hi for n, lo, hi in zip(batch.shape, low, high)):
+            takes = f"exactly {_dims(low)}" if low == high else f"{_dims(low)} to {_dims(high)}"
+            raise EdgeDepthError(f"input is {_dims(batch.shape)} but this TensorRT engine takes {takes}; feed that, or "
+                                 "rebuild from an ONNX with dynamic axes (`edgedepth export --dynamic batch|hw|both`)")
+        return batch
 
     def _enqueue(self, batch: np.ndarray):
-        """Copy in, launch on the stream; returns the output tensor (not yet synchronized)."""
+        """Set the input shape, copy in, launch on the stream; returns the output tensor (not yet synchronized)."""
         import torch
 
+        if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
+            raise EdgeDepthError(f"TensorRT refused input shape {_dims(batch.shape)} for {self.input_name!r}; "
+                                 "feed a shape inside the engine's profile (see its sidecar) or rebuild it")
+        output_shape = tuple(self.context.get_tensor_shape(self.output_name))
         with torch.cuda.stream(self.stream):
-            source = torch.from_numpy(batch).pin_memory().to("cuda", non_blocking=True)
-            self.context.set_input_shape(self.input_name, tuple(batch.shape))
-            output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32, device="cuda")
+            source = torch.from_numpy(batch).pin_memory().to("cuda", non_blocking=True).to(self.io_types[self.input_name])
+            output = torch.empty(output_shape, dtype=self.io_types[self.output_name], device="cuda")
             self.context.set_tensor_address(self.input_name, source.data_ptr())
             self.context.set_tensor_address(self.output_name, output.data_ptr())
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -365,7 +404,7 @@ class TensorRTRunner(Runner):
     def _run_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         _source, output, start, end = self._enqueue(batch)
         self.stream.synchronize()
-        return output.cpu().numpy(), start.elapsed_time(end) / 1000.0
+        return output.float().cpu().numpy(), start.elapsed_time(end) / 1000.0
 
     def close(self) -> None:
         self.context = self.engine = self.stream = None
