@@ -226,6 +226,8 @@ def fake_tensorrt(calls: dict, input_shape: tuple = (1, 3, 64, 64), layers: list
 
     class Profile:
         def set_shape(self, name, low, opt, high):
+            if not all(lo <= o <= hi for lo, o, hi in zip(low, opt, high)):  # as TensorRT: a RuntimeError
+                raise RuntimeError("min <= opt <= max does not hold")
             calls["shape"] = (name, low, opt, high)
 
     network = SimpleNamespace(get_input=lambda i: SimpleNamespace(name="rgb", shape=input_shape))
@@ -351,6 +353,16 @@ def test_dynamic_input_gets_an_optimization_profile(float_onnx, tmp_path, monkey
     assert calls["profiles"] == 1
     assert calls["shape"] == ("rgb", (1, 3, 32, 32), (1, 3, 64, 64), (4, 3, 128, 128))
     assert read_sidecar(engine)["profile"]["rgb"]["max"] == [4, 3, 128, 128]
+
+
+def test_profile_of_a_small_input_starts_at_its_size(float_onnx, tmp_path, monkeypatch, gpu_here):
+    small = tmp_path / "small.onnx"
+    shutil.copy(float_onnx, small)
+    write_sidecar(small, {**read_sidecar(float_onnx), "input_size": [16, 24], "dynamic": "both"})
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (-1, 3, -1, -1)))
+    trt_backend.build(small, tmp_path / "engine", BuildOptions(max_batch=2))
+    assert calls["shape"] == ("rgb", (1, 3, 16, 24), (1, 3, 16, 24), (2, 3, 32, 48))
 
 
 def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here):

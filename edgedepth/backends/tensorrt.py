@@ -35,8 +35,9 @@ DEVICES = ("cuda",)
 #: networks, the tensor-name I/O API and `execute_async_v3` are all there.
 MIN_MAJOR = 10
 ENGINE_NAME = "model.engine"
-#: Largest batch of the optimization profile when the ONNX has a dynamic batch axis.
-DEFAULT_MAX_BATCH = 8
+#: Smallest H or W a dynamic profile reaches down to (unless the exported size is smaller): at 32 px the
+#: stride-16 backbones' deepest feature map is 2×2; smaller inputs only shrink it to a pixel.
+MIN_PROFILE_SIDE = 32
 #: Words of the inspector's "Format/Datatype" strings → the precision names of the fusion report.
 DATATYPE_WORDS = (("int8", "int8"), ("fp8", "fp8"), ("int4", "int4"), ("bf16", "bf16"), ("half", "fp16"),
                   ("fp16", "fp16"), ("float", "fp32"), ("fp32", "fp32"), ("int32", "int32"))
@@ -219,7 +220,8 @@ def qdq_form_problem(model) -> str:
 
 def add_profile(builder, network, config, source: dict, max_batch: int) -> dict | None:
     """An optimization profile for the dynamic axes of the input, if any: batch 1..max_batch, H and W from
-    half to twice the exported size (optimum at it). Returns {input: {min, opt, max}} or None when static."""
+    half the exported size (but not under MIN_PROFILE_SIDE, nor over the size) to twice it, optimum at it.
+    Returns {input: {min, opt, max}} or None when static."""
     tensor = network.get_input(0)
     shape = tuple(tensor.shape)
     if all(d > 0 for d in shape):
@@ -233,7 +235,7 @@ def add_profile(builder, network, config, source: dict, max_batch: int) -> dict 
             ranges.append((1, 1, max_batch))
         elif axis in (2, 3) and (h, w)[axis - 2]:
             size = int((h, w)[axis - 2])
-            ranges.append((max(32, size // 2), size, size * 2))
+            ranges.append((min(size, max(MIN_PROFILE_SIDE, size // 2)), size, size * 2))
         else:
             raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic and the ONNX sidecar gives no size for it; "
                                  "re-export it with a size")
