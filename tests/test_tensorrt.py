@@ -164,6 +164,8 @@ def test_datatype_strings_map_to_precisions():
     assert trt_backend.datatype_precision("Channel major FP16 format where channel % 8 == 0") == "fp16"
     assert trt_backend.datatype_precision("Row major linear FP32") == "fp32"
     assert trt_backend.datatype_precision("Row major linear Half") == "fp16"
+    assert trt_backend.datatype_precision("Row major linear BFloat16 format") == "bf16"
+    assert trt_backend.datatype_precision("Float") == "fp32"
     assert trt_backend.datatype_precision("") == "?"
 
 
@@ -179,6 +181,32 @@ def test_inspector_layers_name_their_onnx_nodes():
     assert (second.precision, second.originals) == ("fp32", ["/head/Add"])
     with pytest.raises(EdgeDepthError, match="without detailed profiling"):
         trt_backend.layer_rows({"Layers": ["/conv/Conv"]})
+
+
+def test_layers_inside_onnx_local_functions_name_their_node():
+    info = {"Layers": [{"Name": "/se/fc1/Conv", "LayerType": "CaskConvolution",
+                        "Inputs": [{"Format/Datatype": "Row major linear FP32"}],
+                        "Metadata": "[ONNX Layer: /se/fc1/Conv | Local Function: SqueezeExcite]"}]}
+    assert trt_backend.layer_rows(info)[0].originals == ["/se/fc1/Conv"]
+
+
+@pytest.mark.parametrize("entry, precision", [
+    # a Conv that absorbed its input Quantize: float in, INT8 out
+    ({"Inputs": [{"Format/Datatype": "Row major linear FP32"}],
+      "Outputs": [{"Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}]}, "int8"),
+    # float in and out around INT8 weights
+    ({"Inputs": [{"Format/Datatype": "Row major linear FP32"}], "Outputs": [{"Format/Datatype": "Row major linear FP32"}],
+      "Weights": {"Type": "Int8", "Count": 864}}, "int8"),
+    ({"Inputs": [{"Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
+      "Outputs": [{"Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
+      "Weights": {"Type": "Half", "Count": 864}}, "fp16"),
+    ({"Inputs": [{"Format/Datatype": "Row major linear BFloat16 format"}]}, "bf16"),
+    ({"Inputs": [{"Format/Datatype": "Row major linear FP32"}], "Outputs": [{"Format/Datatype": "Row major linear Int32"}]},
+     "fp32"),
+    ({}, "?"),
+])
+def test_layer_precision_reads_weights_inputs_and_outputs(entry, precision):
+    assert trt_backend.layer_precision(entry) == precision
 
 
 #: The GPU of the stand-in: the device a timing cache records, and the one `gpu_here` says this machine has.

@@ -38,9 +38,14 @@ ENGINE_NAME = "model.engine"
 #: Smallest H or W a dynamic profile reaches down to (unless the exported size is smaller): at 32 px the
 #: stride-16 backbones' deepest feature map is 2×2; smaller inputs only shrink it to a pixel.
 MIN_PROFILE_SIDE = 32
-#: Words of the inspector's "Format/Datatype" strings → the precision names of the fusion report.
-DATATYPE_WORDS = (("int8", "int8"), ("fp8", "fp8"), ("int4", "int4"), ("bf16", "bf16"), ("half", "fp16"),
-                  ("fp16", "fp16"), ("float", "fp32"), ("fp32", "fp32"), ("int32", "int32"))
+#: Words of the inspector's "Format/Datatype" and weight "Type" strings → the precision names of the fusion
+#: report (the words trex, TensorRT's engine explorer, maps too: "BFloat16", "Half", "Float", ...).
+DATATYPE_WORDS = (("int8", "int8"), ("fp8", "fp8"), ("int4", "int4"), ("bf16", "bf16"), ("bfloat16", "bf16"),
+                  ("half", "fp16"), ("fp16", "fp16"), ("float", "fp32"), ("fp32", "fp32"), ("int32", "int32"),
+                  ("int64", "int64"), ("uint8", "uint8"), ("bool", "bool"))
+#: Which of a layer's tensor types names its precision: the narrowest compute type first (a quantized layer
+#: has INT8 on at least one side), integer index/shape types only when there is nothing else.
+PRECISION_ORDER = ("int4", "fp8", "int8", "fp16", "bf16", "fp32", "int32", "int64", "uint8", "bool")
 
 
 def unavailable_reason(device: str) -> str:
@@ -120,6 +125,8 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
             "parsed_onnx": str(parsed),
             "timing_cache": {"path": str(cache_path), "reused": cache_reused},
             "fusion": report.__dict__,
+            "fusion_precision": "estimated per layer from the engine inspector: the narrowest of its weight, input "
+                                "and output types (layer_precision)",
         }
     return out_dir / ENGINE_NAME
 
@@ -269,17 +276,28 @@ def check_engine_target(engine_path: Path, sidecar: dict, target: dict) -> None:
 
 
 def layer_rows(information: dict) -> list[Layer]:
-    """Layers of the inspector's DETAILED JSON: name, type, precision of its first input, ONNX nodes it came from."""
+    """Layers of the inspector's DETAILED JSON: name, type, estimated precision (`layer_precision`), and the
+    ONNX nodes it came from (the parser's "[ONNX Layer: <node> | Local Function: <f>]" metadata, else the
+    layer name split at " + ")."""
     layers = []
     for entry in information.get("Layers", []):
         if isinstance(entry, str):
             raise EdgeDepthError("the engine was built without detailed profiling; rebuild it with `edgedepth build --backend tensorrt`")
-        origins = re.findall(r"ONNX Layer: ([^\]\x1e]+)", str(entry.get("Metadata", "")))
-        originals = [o.strip() for o in origins] or [n.strip() for n in str(entry.get("Name", "")).split(" + ")]
-        tensors = entry.get("Inputs") or entry.get("Outputs") or [{}]
-        layers.append(Layer(str(entry.get("Name", "")), str(entry.get("LayerType", "?")),
-                            datatype_precision(str(tensors[0].get("Format/Datatype", ""))), originals))
+        origins = re.findall(r"ONNX Layer: ([^\]\x1e]+)", str(entry.get("Metadata", ""))) or str(entry.get("Name", "")).split(" + ")
+        originals = [origin.split(" | ")[0].strip() for origin in origins]
+        layers.append(Layer(str(entry.get("Name", "")), str(entry.get("LayerType", "?")), layer_precision(entry), originals))
     return layers
+
+
+def layer_precision(entry: dict) -> str:
+    """The precision a layer most likely executes in, estimated from what the inspector reports: the first of
+    PRECISION_ORDER among the types of its weights (Conv, Gemm) and of its input and output tensors, so a
+    layer that absorbed its input Quantize (float in, INT8 out or INT8 weights) counts as INT8."""
+    weights = entry.get("Weights") if isinstance(entry.get("Weights"), dict) else {}
+    texts = [str(weights.get("Type", ""))]
+    texts += [str(io.get("Format/Datatype", "")) for io in [*(entry.get("Inputs") or []), *(entry.get("Outputs") or [])]]
+    found = {datatype_precision(text) for text in texts}
+    return next((name for name in PRECISION_ORDER if name in found), "?")
 
 
 def datatype_precision(text: str) -> str:
