@@ -36,14 +36,15 @@ GONE_IN_11 = {"FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "IIn
 #: __init__.py). A new call must be checked there and added here.
 BOUND_IN_10_AND_11 = {
     "__version__", "Logger", "WARNING", "Builder", "Runtime", "OnnxParser", "NetworkDefinitionCreationFlag",
-    "STRONGLY_TYPED", "ProfilingVerbosity", "DETAILED", "MemoryPoolType", "WORKSPACE", "LayerInformationFormat",
-    "JSON", "TensorIOMode", "INPUT", "OUTPUT", "DataType", "FLOAT", "HALF",
+    "STRONGLY_TYPED", "ProfilingVerbosity", "DETAILED", "BuilderFlag", "TF32", "MemoryPoolType", "WORKSPACE",
+    "LayerInformationFormat", "JSON", "TensorIOMode", "INPUT", "OUTPUT", "DataType", "FLOAT", "HALF",
     "create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network",
     "parse_from_file", "num_errors", "get_error", "desc", "get_input", "shape", "name", "set_shape",
-    "profiling_verbosity", "set_memory_pool_limit", "create_timing_cache", "set_timing_cache", "serialize",
-    "add_optimization_profile", "deserialize_cuda_engine", "create_engine_inspector", "get_engine_information",
-    "create_execution_context", "num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_shape",
-    "get_tensor_dtype", "get_tensor_profile_shape", "set_input_shape", "set_tensor_address", "execute_async_v3",
+    "profiling_verbosity", "clear_flag", "set_memory_pool_limit", "create_timing_cache", "set_timing_cache",
+    "serialize", "add_optimization_profile", "deserialize_cuda_engine", "create_engine_inspector",
+    "get_engine_information", "create_execution_context", "num_io_tensors", "get_tensor_name", "get_tensor_mode",
+    "get_tensor_shape", "get_tensor_dtype", "get_tensor_profile_shape", "set_input_shape", "set_tensor_address",
+    "execute_async_v3",
 }
 #: The names the backend gives TensorRT and the objects it hands out (`self.engine`, `self.context` too).
 TRT_OBJECTS = {"trt", "builder", "network", "parser", "config", "profile", "cache", "runtime", "engine", "inspector",
@@ -252,6 +253,9 @@ def fake_tensorrt(calls: dict, input_shape: tuple = (1, 3, 64, 64), layers: list
         def add_optimization_profile(self, profile):
             calls["profiles"] = calls.get("profiles", 0) + 1
 
+        def clear_flag(self, flag):
+            calls.setdefault("cleared", []).append(flag)
+
     class Profile:
         def set_shape(self, name, low, opt, high):
             if not all(lo <= o <= hi for lo, o, hi in zip(low, opt, high)):  # as TensorRT: a RuntimeError
@@ -306,6 +310,7 @@ def fake_tensorrt(calls: dict, input_shape: tuple = (1, 3, 64, 64), layers: list
     trt.NetworkDefinitionCreationFlag = SimpleNamespace(STRONGLY_TYPED=STRONGLY_TYPED[version])
     trt.OnnxParser = lambda net, logger: SimpleNamespace(parse_from_file=lambda path: calls.setdefault("parsed", path))
     trt.ProfilingVerbosity = SimpleNamespace(DETAILED="detailed")
+    trt.BuilderFlag = SimpleNamespace(TF32="TF32")
     trt.LayerInformationFormat = SimpleNamespace(JSON="json")
     trt.Runtime = lambda logger: SimpleNamespace(deserialize_cuda_engine=lambda data: engine)
     trt.TensorIOMode = SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
@@ -331,10 +336,11 @@ def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(ver
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (1, 3, 64, 64), layers, version))
     engine = trt_backend.build(float_onnx, tmp_path, BuildOptions(precision="fp32"))
     assert calls["network_flags"] == 1 << STRONGLY_TYPED[version] and calls["profiling_verbosity"] == "detailed"
+    assert calls["cleared"] == ["TF32"]  # float32 layers compute in float32
     assert calls["caches_read"] == [b""] and "profiles" not in calls  # nothing saved yet; static input: no profile
     assert engine.read_bytes() == b"serialized engine"
     sidecar = read_sidecar(engine)
-    assert sidecar["strongly_typed"] and sidecar["precision"] == "fp32"
+    assert sidecar["strongly_typed"] and sidecar["precision"] == "fp32" and sidecar["tf32"] is False
     assert {k: sidecar[k] for k in TARGET} == TARGET
     assert sidecar["fusion"]["layers"][0]["precision"] == "fp32" and sidecar["fusion"]["layers"][0]["macs"] > 0
     cache = tmp_path / "timing.nvidia-h100-80gb-hbm3.trt11.0.0.cache"  # named by GPU and TensorRT version

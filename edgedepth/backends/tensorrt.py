@@ -96,6 +96,9 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
         raise EdgeDepthError(f"TensorRT cannot parse {parsed} ({errors[:200]}); re-export it with `edgedepth export`")
     config = builder.create_builder_config()
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    # TF32 is on by default and rounds float32 products to 10-bit mantissas: off, so a float32 layer computes
+    # in float32 here as in ONNX Runtime and OpenVINO (Polygraphy's default too)
+    config.clear_flag(trt.BuilderFlag.TF32)
     if options.workspace_mb:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_mb) << 20)
     target = current_target()
@@ -117,6 +120,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
             "backend": NAME,
             "precision": precision,
             "strongly_typed": True,
+            "tf32": False,
             "dynamic": source.get("dynamic", "none"),
             "profile": profile_shapes,
             "keep_float": sorted(options.keep_float),
