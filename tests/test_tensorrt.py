@@ -463,3 +463,36 @@ def test_cli_build_without_tensorrt_is_one_line(float_onnx, tmp_path, monkeypatc
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "tensorrt is not installed" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "e").exists()
+
+
+#: How far TensorRT INT8 may sit from ONNX Runtime running the same Q/DQ model, as the mean absolute difference
+#: over the mean output: the bound tests/test_quantize.py holds INT8 to against float. Two runtimes executing
+#: one Q/DQ graph differ only in where they round, so they should sit well inside it.
+INT8_AGREEMENT = 0.05
+
+
+@pytest.mark.tensorrt
+@pytest.mark.parametrize("model", ["float", "tensorrt"])
+def test_engine_matches_onnx_runtime(model, exported, tmp_path):
+    """The real thing, where TensorRT and a GPU are: build an engine from the exported model (dynamic batch) or
+    its `--target tensorrt` Q/DQ model, run a batch of 2, and compare with ONNX Runtime on the same ONNX."""
+    from edgedepth.backends import onnxruntime as ort_backend
+    from edgedepth.export import PARITY_TOLERANCE
+
+    onnx_path = exported(model)
+    batch = np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    engine = trt_backend.build(onnx_path, tmp_path, BuildOptions(device="cuda", max_batch=2))
+    with trt_backend.load(engine, LoadOptions(device="cuda")) as runner:
+        got, seconds = runner.timed_infer(batch)
+    with ort_backend.load(onnx_path, LoadOptions()) as reference:
+        want = reference.infer(batch)
+    assert got.shape == want.shape == (2, 1, 64, 64) and got.dtype == np.float32 and seconds > 0
+    sidecar = read_sidecar(engine)
+    if model == "float":
+        depth = sidecar["depth"]
+        assert sidecar["precision"] == "fp32"
+        assert np.abs(got - want).max() <= PARITY_TOLERANCE * (depth["max_depth"] - depth["min_depth"])
+    else:
+        assert sidecar["precision"] == "int8" and sidecar["fusion"]["int8_mac_share"] > 0.5
+        assert np.abs(got - want).mean() / np.abs(want).mean() < INT8_AGREEMENT
+
