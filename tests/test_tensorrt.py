@@ -250,6 +250,9 @@ def fake_tensorrt(calls: dict, input_shape: tuple = (1, 3, 64, 64), layers: list
             self.__dict__["cache"] = cache
             return True
 
+        def get_timing_cache(self):
+            return self.__dict__.get("cache")  # None when none was attached
+
         def add_optimization_profile(self, profile):
             calls["profiles"] = calls.get("profiles", 0) + 1
 
@@ -355,7 +358,7 @@ def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(ver
 def test_a_cache_tensorrt_refuses_is_replaced_by_a_fresh_one(saved, float_onnx, tmp_path, monkeypatch, gpu_here):
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
-    cache = tmp_path / trt_backend.timing_cache_name(TARGET)
+    cache = tmp_path / "timing.nvidia-h100-80gb-hbm3.trt11.0.0.cache"
     cache.write_bytes(saved)
     engine = trt_backend.build(float_onnx, tmp_path, BuildOptions())
     assert calls["caches_read"] == [saved, b""] and calls["ignore_mismatch"] is False
@@ -365,7 +368,7 @@ def test_a_cache_tensorrt_refuses_is_replaced_by_a_fresh_one(saved, float_onnx, 
 def test_another_gpus_cache_in_the_folder_is_left_alone(float_onnx, tmp_path, monkeypatch, gpu_here):
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
-    other = tmp_path / trt_backend.timing_cache_name({"gpu": "NVIDIA Jetson AGX Orin", "tensorrt_version": "10.3.0"})
+    other = tmp_path / "timing.nvidia-jetson-agx-orin.trt10.3.0.cache"
     other.write_bytes(b"orin|ttt")
     trt_backend.build(float_onnx, tmp_path, BuildOptions())
     assert calls["caches_read"] == [b""] and other.read_bytes() == b"orin|ttt"
