@@ -26,7 +26,7 @@ import numpy as np
 from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
 from ..errors import EdgeDepthError, RuntimeMissing
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import QDQ_OPS, is_quantized, load_graph
+from ..onnx_graph import QDQ_OPS, is_quantized, load_graph, read_depth_model
 from . import BuildOptions, LoadOptions, Runner
 
 NAME = "tensorrt"
@@ -73,11 +73,10 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     import tensorrt as trt
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
-    if not onnx_path.is_file():
-        raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
     reason = unavailable_reason("cuda")
     if reason:
         raise RuntimeMissing(f"cannot build a TensorRT engine here: {reason}")
+    read_depth_model(onnx_path)
     precision = build_precision(onnx_path, options.precision)
     parsed = onnx_path
     if precision == "fp16":
