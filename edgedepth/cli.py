@@ -9,7 +9,10 @@ to standard error). Sizes are HxW (height x width) everywhere, as in the tensors
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,17 @@ def _write_json(data: dict[str, Any], json_path: Path | None) -> None:
         from .report import write_json
 
         write_json(data, json_path)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(*shown: type[Warning]) -> Iterator[None]:
+    """The library's own warnings (`shown`) as `warning: ...` lines on standard error; third-party chatter hidden."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for category in shown:
+            warnings.simplefilter("always", category)
+        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+        yield
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
@@ -228,18 +242,13 @@ def quantize(onnx, data, output, target, samples, method, engine, keep_float, ke
     the inference preprocessing, and writes their list and hashes as a manifest. Then scores float and
     INT8 through OpenVINO on held-out scenes and prints what INT8 cost (δ1, AbsRel) and gained (latency).
     """
-    import warnings
-
     from .artifacts import read_sidecar
     from .calibration import CalibrationWarning
     from .quantize import Budget, quantize_onnx
     from .quantize.summary import summary_lines
 
     budget = Budget.parse(accuracy_budget) if accuracy_budget else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the calibrators' advisory chatter
-        warnings.simplefilter("always", CalibrationWarning)
-        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+    with _warnings_as_lines(CalibrationWarning):  # the calibrators' advisory chatter stays hidden
         output = quantize_onnx(onnx, data, output or onnx.with_name(f"{onnx.stem}.int8.onnx"), target=target,
                                samples=samples, method=method, engine=engine, keep_float=keep_float,
                                accuracy_budget=budget, keep_float_slow=keep_float_slow, seed=seed, manifest=manifest)
@@ -273,14 +282,15 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
     share of Conv/MatMul compute (MACs) that runs in INT8.
     """
     from .artifacts import read_sidecar
-    from .backends import BuildOptions, CpuOptions, get_backend, usable_backend
+    from .backends import BuildOptions, CpuOptions, FlavourWarning, get_backend, usable_backend
     from .report import print_fusion
 
     device = get_backend(backend).DEVICES[0]  # where it builds: TensorRT on the GPU, the others on the CPU
     module = usable_backend(backend, device)
     options = BuildOptions(device=device, precision=precision, keep_float=tuple(keep_float),
                            cpu=CpuOptions(threads=threads, streams=streams, hint=hint))
-    artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
+    with _warnings_as_lines(FlavourWarning):
+        artifact = module.build(onnx, output or Path("engines") / f"{onnx.stem}-{backend}", options)
     fusion = read_sidecar(artifact)["fusion"]
     print_fusion(fusion, str(artifact), _console(json_path))
     _write_json(fusion, json_path)

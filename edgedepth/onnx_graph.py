@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import EdgeDepthError, first_line
+
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 #: The ops that carry a model's multiply-accumulates: what quantization and the INT8 share are about.
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -37,3 +39,33 @@ def precision_of(path: str | os.PathLike, sidecar: dict | None = None) -> str:
     if sidecar and "precision" in sidecar:
         return str(sidecar["precision"])
     return "int8" if is_quantized(load_graph(Path(path))) else "fp32"
+
+
+def read_depth_model(path: str | os.PathLike):
+    """The graph at `path` when it is a depth model edgedepth can run: one N×3×H×W image input and one
+    N×1×h×w depth output (static channel counts checked; batch and size may be symbolic). One line otherwise,
+    in the words the C runtime uses, so a model refused later is refused here first."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDepthError(f"ONNX model {path} not found; export one with `edgedepth export`")
+    try:
+        model = load_graph(path)
+    except Exception as exc:  # protobuf's DecodeError and friends for a damaged or foreign file
+        raise EdgeDepthError(f"{path} is not a readable ONNX model ({first_line(exc)}); re-export it")
+    if not model.graph.node:
+        raise EdgeDepthError(f"{path} holds no ONNX graph (empty or not an ONNX file); re-export it")
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in weights]  # old opsets list weights as inputs
+    outputs = list(model.graph.output)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise EdgeDepthError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; "
+                             "an edgedepth model has one of each (rgb, depth)")
+    for value, channels, what in ((inputs[0], 3, "input (RGB)"), (outputs[0], 1, "output (depth)")):
+        if not value.type.tensor_type.HasField("shape"):
+            continue  # no recorded shape: the runtime finds out
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != 4 or (dims[1].HasField("dim_value") and dims[1].dim_value != channels):
+            shape = "×".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
+            raise EdgeDepthError(f"{path}: {what} {value.name!r} is {shape or 'of unknown shape'}; "
+                                 f"an edgedepth model maps N×3×H×W to N×1×H×W")
+    return model

@@ -91,7 +91,7 @@ def test_build_command_prints_the_report_and_writes_json(int8_onnx, tmp_path):
 def test_failed_build_leaves_nothing_that_looks_finished(tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx model")
-    with pytest.raises(EdgeDepthError, match="cannot convert"):
+    with pytest.raises(EdgeDepthError, match="not a readable ONNX model"):
         get_backend("openvino").build(broken, tmp_path / "ov", BuildOptions())
     assert not (tmp_path / "ov").exists()  # the folder it created is gone again, no staging left
 
@@ -110,3 +110,47 @@ def compute_macs_of(path):
     import onnx
 
     return compute_macs(onnx.load(str(path)))
+
+
+def write_two_output_onnx(path):
+    import torch
+
+    class TwoHeads(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :1], x[:, 1:2]
+
+    torch.onnx.export(TwoHeads(), torch.zeros(1, 3, 16, 16), path, input_names=["rgb"], output_names=["a", "b"],
+                      opset_version=17, dynamo=False)
+
+
+BAD_SOURCES = {
+    "two outputs": (write_two_output_onnx, "has 1 inputs and 2 outputs; an edgedepth model has one of each (rgb, depth)"),
+    "empty file": (lambda path: path.write_bytes(b""), "holds no ONNX graph"),
+    "random bytes": (lambda path: path.write_bytes(np.random.default_rng(0).bytes(4096)), "is not a readable ONNX model"),
+}
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("bad", BAD_SOURCES)
+def test_build_refuses_what_the_c_runtime_would_in_one_line_and_leaves_nothing(backend, bad, tmp_path):
+    source = tmp_path / "model.onnx"
+    write, message = BAD_SOURCES[bad]
+    write(source)
+    result = CliRunner().invoke(main, ["build", str(source), "--backend", backend, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "E0000" not in result.output  # no frontend-probe noise
+    assert not (tmp_path / "out").exists()
+
+
+def test_building_another_runtimes_flavour_warns_with_the_reason(int8_onnx, tmp_path):
+    from edgedepth.artifacts import write_sidecar
+
+    trt_flavoured = tmp_path / "model.int8.onnx"
+    trt_flavoured.write_bytes(int8_onnx.read_bytes())
+    write_sidecar(trt_flavoured, {**read_sidecar(int8_onnx), "target": "tensorrt"})
+    result = CliRunner().invoke(main, ["build", str(trt_flavoured), "--backend", "openvino", "-o", str(tmp_path / "ov")])
+    assert result.exit_code == 0, result.output
+    assert "warning: this Q/DQ model was quantized for tensorrt" in result.stderr
+    assert "quantize --target openvino" in result.stderr
+    same = CliRunner().invoke(main, ["build", str(int8_onnx), "--backend", "openvino", "-o", str(tmp_path / "ov2")])
+    assert same.exit_code == 0 and "warning" not in same.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -163,3 +164,16 @@ def wrong_device(name: str, devices: tuple[str, ...], device: str) -> str:
     if device in devices:
         return ""
     return f"{name} runs on {' or '.join(devices)}, not {device}"
+
+
+class FlavourWarning(UserWarning):
+    """A Q/DQ model quantized for another runtime than the one it is built for: it runs, but not at its best."""
+
+
+def warn_if_other_flavour(source: dict, backend: str, why: str) -> None:
+    """Warn when the source ONNX's sidecar says it was quantized for another target than `backend`; `why` is
+    the measured reason that target's form suits `backend` better."""
+    target = source.get("target")
+    if target and target != backend:
+        warnings.warn(f"this Q/DQ model was quantized for {target}; {why}: `edgedepth quantize --target {backend}` "
+                      "makes the form it runs best", FlavourWarning, stacklevel=3)

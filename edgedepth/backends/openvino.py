@@ -15,8 +15,8 @@ import numpy as np
 from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
 from ..errors import EdgeDepthError, RuntimeMissing, first_line
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import precision_of
-from . import BuildOptions, CpuOptions, LoadOptions, Runner, wrong_device
+from ..onnx_graph import precision_of, read_depth_model
+from . import BuildOptions, CpuOptions, LoadOptions, Runner, warn_if_other_flavour, wrong_device
 
 NAME = "openvino"
 DEVICES = ("cpu",)
@@ -39,12 +39,13 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     import openvino as ov
 
     onnx_path = Path(onnx_path)
-    if not onnx_path.is_file():
-        raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
     reason = unavailable_reason(options.device)
     if reason:
         raise RuntimeMissing(f"cannot build for OpenVINO on {options.device}: {reason}")
+    read_depth_model(onnx_path)  # refuses what is no ONNX before OpenVINO probes every frontend on it
     source = read_sidecar(onnx_path, required=False)
+    warn_if_other_flavour(source, NAME, "OpenVINO ran the UINT8-activation form 1-5 % faster than symmetric INT8 "
+                                        "(quantize/flavours.py)")
     xml = Path(out_dir) / "model.xml"
     with publishing(xml) as staging:
         try:
