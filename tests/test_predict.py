@@ -180,3 +180,15 @@ def test_bad_input_is_one_line_and_writes_nothing(case, extra, message, int8_ope
     assert result.exit_code == 1 and result.output.strip().count("\n") == 0, result.output
     assert message in result.output
     assert out.is_file() if case == "output_is_a_file" else not out.exists()
+
+
+def test_a_damaged_image_is_named_in_one_line(tmp_path):
+    """Truncation shows only when the pixels are decoded (after the header check), and is still one line."""
+    from edgedepth.data.images import read_rgb
+    from edgedepth.errors import EdgeDepthError
+
+    Image.fromarray(photo(64, 64, 0)).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EdgeDepthError, match=r"cut.png is damaged \(.*\); re-save or re-copy it"):
+        read_rgb(tmp_path / "cut.png")
