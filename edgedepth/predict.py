@@ -102,7 +102,10 @@ def check_options(options: PredictOptions, out_dir: Path) -> None:
 
 
 def color_range(depth: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(depth, COLOR_PERCENTILES)
+    finite = depth[np.isfinite(depth)]
+    if finite.size == 0:  # a model that gives NaN everywhere still gets a picture (all one colour) to look at
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, COLOR_PERCENTILES)
     return float(lo), float(hi)
 
 
