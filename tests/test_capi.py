@@ -2,6 +2,7 @@
 against the Python OpenVINO runner on the same images."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -207,6 +208,31 @@ def test_python_api_matches_the_c_runtime(capi, irs, model, image_hw, tmp_path):
     error = np.abs(python - c_depth).max() / np.abs(c_depth).max()
     print(f"{model} {image_hw}: max |edgedepth.load().predict - C| = {error:.2g} of max |depth|")
     assert error <= API_RTOL
+
+
+def comma_locale(folder: Path) -> dict[str, str] | None:
+    """The environment of a locale that writes 0,5 (de_DE), compiled into `folder`; None where it cannot be."""
+    if shutil.which("localedef") is None:
+        return None
+    done = subprocess.run(["localedef", "-i", "de_DE", "-f", "UTF-8", str(folder / "de_DE.UTF-8")], check=False,
+                          capture_output=True)
+    return {"LOCPATH": str(folder), "LC_ALL": "de_DE.UTF-8"} if done.returncode == 0 else None
+
+
+@pytest.mark.parametrize("decimal_point", [".", ","])
+def test_json_reader_takes_any_valid_json_and_names_the_fault_in_the_rest(capi, decimal_point, tmp_path):
+    """capi/tests/ed_json_test.c: good and bad snippets, also under a locale whose decimal point is a comma."""
+    env = dict(os.environ)
+    if decimal_point == ",":
+        locale = comma_locale(tmp_path)
+        if locale is None:
+            pytest.skip("no de_DE locale and no localedef to compile one")
+        env.update(locale)
+    done = subprocess.run([str(capi["build_dir"] / "ed_json_test")], check=False, capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"# LC_NUMERIC decimal point '{decimal_point}'" in done.stdout
+    assert done.stdout.count("ok - ") >= 50 and done.stdout.rstrip().endswith("0 failed")
 
 
 @pytest.mark.parametrize("name, content, message", [
