@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Memcheck of the edgedepth C runtime: the example on one image, then the C self-test (every error path and
-# two runners on two threads). Fails on any leak (definite, indirect or possible) and any invalid access or
-# use of uninitialised memory, except the OpenVINO/glibc cases listed and explained in capi_valgrind.supp.
+# Memcheck of the edgedepth C runtime: the example on one image, the C self-test (every error path, bad sidecars
+# included, and two runners on two threads) and the sidecar JSON reader's test. Fails on any leak (definite,
+# indirect or possible) and any invalid access or use of uninitialised memory, except the OpenVINO/glibc cases
+# listed and explained in capi_valgrind.supp.
 #
 # usage: benchmarks/capi_valgrind.sh MODEL IMAGE.ppm [BUILD_DIR]
 #   MODEL      an OpenVINO IR .xml or its folder (edgedepth build --backend openvino)
@@ -10,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ $# -lt 2 ]; then
-    sed -n '6,9p' "$0" >&2
+    sed -n '7,10p' "$0" >&2
     exit 2
 fi
 model=$1 image=$2 build=${3:-build/capi}
@@ -27,4 +28,5 @@ memcheck() {
 }
 memcheck "$build/edgedepth_cli" "$model" "$image" "$scratch/depth.pfm"
 memcheck "$build/ed_selftest" "$model" "$scratch" >"$scratch/selftest.log" || { cat "$scratch/selftest.log"; exit 1; }
-echo "memcheck: no leaks, no invalid accesses (example and self-test)"
+memcheck "$build/ed_json_test" >"$scratch/json.log" || { cat "$scratch/json.log"; exit 1; }
+echo "memcheck: no leaks, no invalid accesses (example, self-test and JSON reader test)"

@@ -13,20 +13,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import edgedepth
 from edgedepth import __version__
+from edgedepth.artifacts import read_sidecar, sidecar_path, write_sidecar
 from edgedepth.backends import BuildOptions, LoadOptions
 from edgedepth.backends import openvino as openvino_backend
 from edgedepth.capi import SOURCE_DIR
 from edgedepth.cli import main
 from edgedepth.data.diode import find_samples, load_sample
 from edgedepth.data.synthetic import generate
-from edgedepth.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PREPROCESSING,
-    preprocess,
-    resize_bilinear,
-)
+from edgedepth.data.transforms import IMAGENET, Preprocessing, preprocess, resize_bilinear
 
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("cc") is None,
                                 reason="the C runtime needs cmake and a C compiler (apt-get install cmake gcc)")
@@ -61,7 +57,12 @@ def probe_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("probe") / "probe.onnx"
     torch.onnx.export(conv, torch.zeros(1, 3, 64, 64), path, input_names=["rgb"], output_names=["depth"],
                       opset_version=17, dynamo=False)
+    write_sidecar(path, probe_sidecar(IMAGENET))
     return path
+
+
+def probe_sidecar(preprocessing: Preprocessing) -> dict:
+    return {"input_size": [64, 64], "dynamic": "none", "precision": "fp32", "preprocessing": preprocessing.record()}
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +71,6 @@ def irs(float_onnx, int8_onnx, probe_onnx, tmp_path_factory):
     root = tmp_path_factory.mktemp("irs")
     sources = {"float": float_onnx, "int8": int8_onnx, "probe": probe_onnx}
     return {name: openvino_backend.build(onnx, root / name, BuildOptions()).parent for name, onnx in sources.items()}
-
-
-def test_c_preprocessing_constants_equal_the_python_definition():
-    header = (SOURCE_DIR / "src" / "preprocessing.h").read_text()
-
-    def floats(name):
-        return [float(v) for v in re.search(rf"#define {name} \{{(.*?)\}}", header).group(1).replace("f", "").split(",")]
-
-    assert floats("ED_IMAGENET_MEAN") == pytest.approx(PREPROCESSING["mean"], abs=0) == list(IMAGENET_MEAN)
-    assert floats("ED_IMAGENET_STD") == pytest.approx(PREPROCESSING["std"], abs=0) == list(IMAGENET_STD)
-    scale = float(re.search(r"#define ED_PIXEL_SCALE ([0-9.]+)f", header).group(1))
-    assert 1.0 / scale == pytest.approx(PREPROCESSING["scale"], rel=1e-12)
-    assert (PREPROCESSING["color"], PREPROCESSING["input_dtype"], PREPROCESSING["layout"]) == ("RGB", "uint8", "NCHW")
-    assert PREPROCESSING["resize"] == "bilinear, half-pixel centres, no antialias"  # what src/resize.c does
 
 
 def test_library_exports_exactly_the_header_api(capi):
@@ -156,6 +143,14 @@ def synthetic_rgb(folder: Path, image_hw: tuple[int, int]) -> np.ndarray:
     return load_sample(find_samples(generate(folder / "diode", 1, seed=sum(image_hw), size=image_hw))[0])[0]
 
 
+def example_depth(capi, ir: Path, rgb: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """edgedepth_cli's depth for the image, at the image's size."""
+    done = subprocess.run([str(capi["example"]), str(ir), str(write_ppm(tmp_path / "image.ppm", rgb)),
+                           str(tmp_path / "depth.pfm")], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return read_pfm(tmp_path / "depth.pfm")
+
+
 def python_depth(ir: Path, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """The Python OpenVINO runner's depth for the image, brought to `out_hw` the way the Python side resizes."""
     with openvino_backend.load(ir, LoadOptions()) as runner:
@@ -195,19 +190,70 @@ API_RTOL = 1e-5
 @pytest.mark.parametrize("image_hw", [(80, 96), (53, 41)])
 def test_python_api_matches_the_c_runtime(capi, irs, model, image_hw, tmp_path):
     """The same uint8 photo through `edgedepth.load(ir).predict(rgb)` and `edgedepth_cli`, depth at its size."""
-    import edgedepth
-
     rgb = synthetic_rgb(tmp_path, image_hw)
-    done = subprocess.run([str(capi["example"]), str(irs[model]), str(write_ppm(tmp_path / "image.ppm", rgb)),
-                           str(tmp_path / "depth.pfm")], check=False, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    c_depth = example_depth(capi, irs[model], rgb, tmp_path)
     with edgedepth.load(irs[model]) as depth_model:
         python = depth_model.predict(rgb)
-    c_depth = read_pfm(tmp_path / "depth.pfm")
     assert python.shape == c_depth.shape == image_hw
     error = np.abs(python - c_depth).max() / np.abs(c_depth).max()
     print(f"{model} {image_hw}: max |edgedepth.load().predict - C| = {error:.2g} of max |depth|")
     assert error <= API_RTOL
+
+
+#: A preprocessing unlike the default in every field the C runtime reads: values in [0, 2] instead of [0, 1], a
+#: mean and std of their own, per-channel std, B, G, R order.
+CUSTOM = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0), scale=1 / 127.5, color="BGR")
+
+
+@pytest.fixture(scope="module")
+def custom_ir(probe_onnx, tmp_path_factory):
+    """The probe built as `edgedepth build` builds it, from an ONNX whose sidecar declares CUSTOM."""
+    onnx = tmp_path_factory.mktemp("custom") / "probe.onnx"
+    shutil.copyfile(probe_onnx, onnx)
+    write_sidecar(onnx, probe_sidecar(CUSTOM))
+    return openvino_backend.build(onnx, onnx.parent / "ir", BuildOptions()).parent
+
+
+def test_c_runtime_applies_the_preprocessing_its_sidecar_records(capi, irs, custom_ir, tmp_path):
+    """The probe declaring CUSTOM: C follows the sidecar as `predict` does, and ignoring it would show by far."""
+    rgb = synthetic_rgb(tmp_path, (53, 41))
+    assert np.abs(rgb[..., 0].astype(int) - rgb[..., 2]).mean() > 10  # R and B differ: a wrong order shows
+    c_depth = example_depth(capi, custom_ir, rgb, tmp_path)
+    with edgedepth.load(custom_ir) as depth_model:
+        assert depth_model.preprocessing == CUSTOM
+        python = depth_model.predict(rgb)
+    default = example_depth(capi, irs["probe"], rgb, tmp_path)  # the same weights, the ImageNet preprocessing
+    error, ignored = (np.abs(other - c_depth).max() / np.abs(c_depth).max() for other in (python, default))
+    print(f"max |predict - C| = {error:.2g} of max |depth| (the default preprocessing instead: {ignored:.2g})")
+    assert error <= API_RTOL
+    assert ignored > 1000 * API_RTOL
+
+
+def test_c_runtime_reads_the_sidecar_in_any_json_formatting(capi, custom_ir, tmp_path):
+    """Compact, other member order, escaped names and strings: the same preprocessing, the same depth."""
+    rgb = synthetic_rgb(tmp_path, (40, 56))
+    expected = example_depth(capi, custom_ir, rgb, tmp_path)
+    ir = shutil.copytree(custom_ir, tmp_path / "ir")
+    sidecar = read_sidecar(ir / "model.xml")
+    sidecar["fusion"] = {"nested": [{"deeper": [1, {"x": None}]}, True, "\"}]"]}
+    text = json.dumps(dict(reversed(sidecar.items())), separators=(",", ":"))
+    text = text.replace('"preprocessing"', '"pre\\u0070rocessing"').replace('"BGR"', '"B\\u0047R"')
+    assert '"preprocessing"' not in text
+    sidecar_path(ir / "model.xml").write_text(text)
+    assert json.loads(text)["preprocessing"] == CUSTOM.record()
+    assert np.array_equal(example_depth(capi, ir, rgb, tmp_path), expected)
+
+
+def test_example_refuses_a_model_without_its_sidecar(capi, irs, tmp_path):
+    """The sidecar records the preprocessing: an IR copied without it is refused, never run on a default."""
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(irs["probe"] / f"model{suffix}", tmp_path / f"model{suffix}")
+    ppm = write_ppm(tmp_path / "image.ppm", np.zeros((8, 8, 3), np.uint8))
+    done = subprocess.run([str(capi["example"]), str(tmp_path), str(ppm), str(tmp_path / "out.pfm")], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "model.xml.json: No such file or directory; it records the model's preprocessing: copy it" in done.stderr
+    assert not (tmp_path / "out.pfm").exists()
 
 
 def comma_locale(folder: Path) -> dict[str, str] | None:

@@ -1,8 +1,8 @@
 /* The edgedepth.h runner on the OpenVINO C API. A call is "resize the caller's pixels into the model's input,
- * infer (normalisation is compiled into the model), resize the depth map to the caller's size". Both resizes
- * run here, reading only the source samples they need, so no buffer grows with the caller's image: OpenVINO's
- * own resize would first convert the whole image to float (measured: 24 bytes a pixel, 4.3 GiB for a
- * 16000x12000 image, before this library did the resize itself). */
+ * infer (the channel order and normalisation the sidecar records are compiled into the model), resize the depth
+ * map to the caller's size". Both resizes run here, reading only the source samples they need, so no buffer
+ * grows with the caller's image: OpenVINO's own resize would first convert the whole image to float (measured:
+ * 24 bytes a pixel, 4.3 GiB for a 16000x12000 image, before this library did the resize itself). */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -51,15 +51,17 @@ static int has_suffix(const char *text, const char *suffix)
     return n >= k && strcmp(text + n - k, suffix) == 0;
 }
 
-/* artifact (an IR .xml or a folder holding model.xml) -> the .xml and .bin paths, both readable. */
-static ed_status resolve_ir(const char *artifact, char xml[ED_PATH_MAX], char bin[ED_PATH_MAX])
+/* artifact (an IR .xml or a folder holding model.xml) -> the .xml and .bin paths, both readable, and the path of
+ * the sidecar beside them (<model>.xml.json). */
+static ed_status resolve_ir(const char *artifact, char xml[ED_PATH_MAX], char bin[ED_PATH_MAX],
+                            char sidecar[ED_PATH_MAX])
 {
     struct stat info;
     if (stat(artifact, &info) != 0)
         return ed_fail(ED_ERR_IO, "artifact %s: %s; give an OpenVINO IR .xml or its folder (%s)", artifact,
                        strerror(errno), ED_BUILD_HINT);
     int n = snprintf(xml, ED_PATH_MAX, S_ISDIR(info.st_mode) ? "%s/model.xml" : "%s", artifact);
-    if (n < 0 || n >= ED_PATH_MAX - 1)
+    if (n < 0 || n >= ED_PATH_MAX - 5)
         return ed_fail(ED_ERR_ARG, "artifact path is longer than %d bytes; move the model to a shorter path", ED_PATH_MAX);
     if (!has_suffix(xml, ".xml"))
         return ed_fail(ED_ERR_MODEL, "%s is not an OpenVINO IR (expected a .xml file); %s", xml, ED_BUILD_HINT);
@@ -70,6 +72,8 @@ static ed_status resolve_ir(const char *artifact, char xml[ED_PATH_MAX], char bi
     if (access(bin, R_OK) != 0)
         return ed_fail(ED_ERR_IO, "cannot read the weights %s beside %s: %s; copy the .bin with the .xml", bin, xml,
                        strerror(errno));
+    memcpy(sidecar, xml, (size_t)n);
+    memcpy(sidecar + n, ".json", 6);
     return ED_OK;
 }
 
@@ -137,16 +141,13 @@ static ov_status_e reshape_input(ov_model_t *model, ov_dimension_t d0, ov_dimens
     return st;
 }
 
-/* Build the rest of edgedepth's preprocessing into the model: f32 NHWC RGB at the model's H x W (0..255, as
- * ed_resize_rgb8 leaves it) -> (x - 255 mean) / (255 std) -> NCHW; depth out as f32. */
-static ed_status add_preprocessing(ov_model_t *model, int height, int width, ov_model_t **prepared)
+/* Build the rest of the model's recorded preprocessing into it: f32 NHWC RGB at the model's H x W (0..255, as
+ * ed_resize_rgb8 leaves it) -> B, G, R if the model takes that order -> (x - pixel_mean) / pixel_std -> NCHW;
+ * depth out as f32. */
+static ed_status add_preprocessing(ov_model_t *model, int height, int width, const ed_preprocessing *spec,
+                                   ov_model_t **prepared)
 {
     const ov_dimension_t one = {1, 1}, rgb = {3, 3}, h = {height, height}, w = {width, width};
-    float mean[3] = ED_IMAGENET_MEAN, std[3] = ED_IMAGENET_STD;
-    for (int c = 0; c < 3; ++c) {
-        mean[c] *= ED_PIXEL_SCALE;
-        std[c] *= ED_PIXEL_SCALE;
-    }
     ov_preprocess_prepostprocessor_t *ppp = NULL;
     ov_preprocess_input_info_t *input = NULL;
     ov_preprocess_input_tensor_info_t *tensor = NULL;
@@ -173,10 +174,12 @@ static ed_status add_preprocessing(ov_model_t *model, int height, int width, ov_
         st = ov_preprocess_input_tensor_info_set_layout(tensor, nhwc);
     if (st == OK)
         st = ov_preprocess_input_info_get_preprocess_steps(input, &steps);
+    if (st == OK && spec->bgr)
+        st = ov_preprocess_preprocess_steps_reverse_channels(steps);
     if (st == OK)
-        st = ov_preprocess_preprocess_steps_mean_multi_channels(steps, mean, 3);
+        st = ov_preprocess_preprocess_steps_mean_multi_channels(steps, spec->pixel_mean, 3);
     if (st == OK)
-        st = ov_preprocess_preprocess_steps_scale_multi_channels(steps, std, 3);
+        st = ov_preprocess_preprocess_steps_scale_multi_channels(steps, spec->pixel_std, 3);
     if (st == OK)
         st = ov_preprocess_input_info_get_model_info(input, &model_info);
     if (st == OK)
@@ -291,8 +294,11 @@ ed_status ed_create(const char *artifact_path, const ed_options *options, ed_run
     ed_status status = read_options(options, &known);
     if (status != ED_OK)
         return status;
-    char xml[ED_PATH_MAX], bin[ED_PATH_MAX];
-    status = resolve_ir(artifact_path, xml, bin);
+    char xml[ED_PATH_MAX], bin[ED_PATH_MAX], sidecar[ED_PATH_MAX];
+    ed_preprocessing preprocessing;
+    status = resolve_ir(artifact_path, xml, bin, sidecar);
+    if (status == ED_OK)
+        status = ed_read_preprocessing(sidecar, &preprocessing);
     if (status != ED_OK)
         return status;
 
@@ -308,7 +314,7 @@ ed_status ed_create(const char *artifact_path, const ed_options *options, ed_run
     if (status == ED_OK)
         status = check_model(model, xml, &r->input_height, &r->input_width);
     if (status == ED_OK)
-        status = add_preprocessing(model, r->input_height, r->input_width, &prepared);
+        status = add_preprocessing(model, r->input_height, r->input_width, &preprocessing, &prepared);
     if (status == ED_OK)
         status = compile(r, prepared, &known);
     if (status == ED_OK)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "edgedepth.h"
 
@@ -20,12 +21,12 @@ static void check(int ok, const char *name)
     failures += !ok;
 }
 
-/* A bad call: the expected status, and a message on this thread. */
+/* A bad call: the expected status, and a one-line message on this thread. */
 static void check_fails(ed_status got, ed_status want, const char *name)
 {
-    char label[256];
+    char label[512];
     snprintf(label, sizeof label, "%s -> status %d (got %d): %s", name, want, got, ed_last_error());
-    check(got == want && ed_last_error()[0] != '\0', label);
+    check(got == want && ed_last_error()[0] != '\0' && !strchr(ed_last_error(), '\n'), label);
 }
 
 static void write_file(const char *dir, const char *name, const char *text, char *path, size_t path_size)
@@ -77,6 +78,75 @@ static void check_options_errors(const char *model)
     check(r == NULL, "refused options leave *out NULL");
 }
 
+/* A sidecar as `edgedepth build --backend openvino` writes it (the parts ed_create reads), from its pieces. */
+#define SIDECAR(color, resize, layout, mean, std, scale)                                                           \
+    "{\"precision\": \"fp32\", \"preprocessing\": {\"color\": " color ", \"dtype\": \"float32\", "                   \
+    "\"input_dtype\": \"uint8\", \"layout\": " layout ", \"mean\": " mean ", \"resize\": " resize ", " scale        \
+    ", \"std\": " std "}}"
+#define RGB "\"RGB\""
+#define BILINEAR "\"bilinear, half-pixel centres, no antialias\""
+#define NCHW "\"NCHW\""
+#define MEAN "[0.485, 0.456, 0.406]"
+#define STD "[0.229, 0.224, 0.225]"
+#define SCALE "\"scale\": 0.00392156862745098"
+
+/* A sidecar the library must refuse: ed_create fails with `status` and a message holding `message`. The IR
+ * beside it is a stand-in: the sidecar is read first. */
+static void check_sidecar_error(const char *scratch, const char *sidecar, ed_status status, const char *message)
+{
+    char xml[1024], bin[1024], json[1024 + sizeof ".json"], name[256];
+    ed_runner *r = (ed_runner *)&failures;
+    write_file(scratch, "sidecar.xml", "<net></net>", xml, sizeof xml);
+    write_file(scratch, "sidecar.bin", "", bin, sizeof bin);
+    snprintf(json, sizeof json, "%s.json", xml);
+    remove(json); /* a file, or the folder of the case before */
+    if (sidecar && !sidecar[0])
+        mkdir(json, 0700);
+    else if (sidecar)
+        write_file(scratch, "sidecar.xml.json", sidecar, json, sizeof json);
+    snprintf(name, sizeof name, "ed_create(sidecar %.80s)", !sidecar ? "missing" : sidecar[0] ? sidecar : "a folder");
+    for (char *c = name; *c; ++c)
+        *c = *c < ' ' ? ' ' : *c;
+    check_fails(ed_create(xml, NULL, &r), status, name);
+    check(r == NULL && strstr(ed_last_error(), message) != NULL, message);
+}
+
+static void check_sidecar_errors(const char *scratch)
+{
+    check_sidecar_error(scratch, NULL, ED_ERR_IO, "it records the model's preprocessing: copy it with the .xml and .bin");
+    check_sidecar_error(scratch, "", ED_ERR_IO, "sidecar.xml.json: Is a directory"); /* "" stands for a folder */
+    check_sidecar_error(scratch, "{\"preprocessing\": {\"color\": \"RGB\",}}", ED_ERR_MODEL,
+                        "is not valid JSON: line 1, column 35: expected a member name in double quotes (found '}')");
+    check_sidecar_error(scratch, " \n", ED_ERR_MODEL, "is not valid JSON: line 2, column 1: expected a value");
+    check_sidecar_error(scratch, "{\"precision\": \"fp32\"}", ED_ERR_MODEL, "records no preprocessing");
+    check_sidecar_error(scratch, "[{\"preprocessing\": {}}]", ED_ERR_MODEL, "records no preprocessing");
+    check_sidecar_error(scratch, "{\"preprocessing\": null}", ED_ERR_MODEL, "preprocessing is null, not an object");
+    check_sidecar_error(scratch, SIDECAR("\"BGRA\"", BILINEAR, NCHW, MEAN, STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.color is \"BGRA\"; this C runtime implements \"RGB\" or \"BGR\"");
+    check_sidecar_error(scratch, SIDECAR("\"R\\nG\\u0000B\"", BILINEAR, NCHW, MEAN, STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.color is \"R?G?B\"");
+    check_sidecar_error(scratch, SIDECAR("1", BILINEAR, NCHW, MEAN, STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.color is a number, not a string");
+    check_sidecar_error(scratch, SIDECAR(RGB, "\"nearest\"", NCHW, MEAN, STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.resize is \"nearest\"; this C runtime implements \"bilinear, half-pixel centres");
+    check_sidecar_error(scratch, SIDECAR(RGB, "\"bilinear, half-pixel centres, antialias\"", NCHW, MEAN, STD, SCALE),
+                        ED_ERR_MODEL, "preprocessing.resize is \"bilinear, half-pixel centres, antialias\"");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, "\"NHWC\"", MEAN, STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.layout is \"NHWC\"; this C runtime implements \"NCHW\"");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, "[0.5, 0.5]", STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.mean is an array; it must be an array of 3 numbers, one per channel");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, "[0.5, \"0.5\", 0.5]", STD, SCALE), ED_ERR_MODEL,
+                        "preprocessing.mean is an array; it must be an array of 3 numbers");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, MEAN, "[0.2, 0, 0.2]", SCALE), ED_ERR_MODEL,
+                        "preprocessing.std[1] is 0; it must be a positive number");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, MEAN, STD, "\"scale\": 1e999"), ED_ERR_MODEL,
+                        "preprocessing.scale is inf; it must be a positive number");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, MEAN, STD, "\"scale\": 1e-300"), ED_ERR_MODEL,
+                        "leave the float range");
+    check_sidecar_error(scratch, SIDECAR(RGB, BILINEAR, NCHW, MEAN, STD, "\"pixel_scale\": 0.5"), ED_ERR_MODEL,
+                        "records no preprocessing.scale");
+}
+
 static void check_create_errors(const char *model, const char *scratch)
 {
     ed_runner *r = (ed_runner *)&failures; /* not NULL, so the checks see ed_create reset it */
@@ -93,6 +163,7 @@ static void check_create_errors(const char *model, const char *scratch)
     check_fails(ed_create(path, NULL, &r), ED_ERR_IO, "ed_create(.xml without .bin)");
     write_file(scratch, "garbage.xml", "<net><layers><oops", path, sizeof path);
     write_file(scratch, "garbage.bin", "0123456789", bin, sizeof bin);
+    write_file(scratch, "garbage.xml.json", SIDECAR(RGB, BILINEAR, NCHW, MEAN, STD, SCALE), bin, sizeof bin);
     check_fails(ed_create(path, NULL, &r), ED_ERR_MODEL, "ed_create(.xml that is not an IR)");
     ed_options negative = ED_OPTIONS_INIT, unknown = ED_OPTIONS_INIT;
     negative.num_threads = -1;
@@ -101,6 +172,7 @@ static void check_create_errors(const char *model, const char *scratch)
     check_fails(ed_create(model, &unknown, &r), ED_ERR_RUNTIME, "ed_create(unknown device)");
     check(r == NULL, "failed ed_create leaves *out NULL");
     check_options_errors(model);
+    check_sidecar_errors(scratch);
 }
 
 /* A deterministic test card: gradients plus a hash, so a wrong channel order or stride shows in the depth. */
