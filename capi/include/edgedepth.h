@@ -2,7 +2,8 @@
  * edgedepth.h - run an edgedepth depth model from C, with no Python in the process.
  *
  * The caller hands raw camera pixels (8-bit RGB, any size, any row stride); resizing to the model's input
- * size and ImageNet normalisation are done for it, exactly as edgedepth's Python preprocessing defines them.
+ * size, channel order and normalisation are done for it, as the model's sidecar records them and exactly as
+ * edgedepth's Python runtime applies them.
  * Depth comes back in metres, resized to whatever size the caller asks for. The library keeps no buffer that
  * grows with the image or output size: its memory is the model's, whatever the caller passes.
  *
@@ -44,8 +45,9 @@ typedef struct ed_runner ed_runner;
 typedef enum {
     ED_OK = 0,
     ED_ERR_ARG = 1,     /* a bad argument: NULL pointer, size <= 0, stride too small */
-    ED_ERR_IO = 2,      /* a file is missing or unreadable */
-    ED_ERR_MODEL = 3,   /* the file is not an OpenVINO IR of an edgedepth model (N x 3 x H x W -> N x 1 x h x w) */
+    ED_ERR_IO = 2,      /* a file is missing or unreadable: the IR, its weights or its sidecar */
+    ED_ERR_MODEL = 3,   /* the file is not an OpenVINO IR of an edgedepth model (N x 3 x H x W -> N x 1 x h x w), or
+                           its sidecar is malformed or records a preprocessing this library does not implement */
     ED_ERR_RUNTIME = 4, /* OpenVINO failed: unknown device, compilation or inference error */
     ED_ERR_NOMEM = 5    /* edgedepth could not allocate memory (OpenVINO's own allocation failures reach it as
                            an unknown exception, so they come back as ED_ERR_RUNTIME) */
@@ -72,9 +74,11 @@ typedef struct {
 #define ED_OPTIONS_INIT {sizeof(ed_options), NULL, 0, 0}
 
 /**
- * Load and compile a model. artifact_path is the .xml of an OpenVINO IR (its .bin beside it) or the folder
- * `edgedepth build --backend openvino` wrote (holding model.xml). Float parts of the model run in FP32
- * (OpenVINO's CPU default may otherwise pick bf16), so results match edgedepth's Python runners.
+ * Load and compile a model. artifact_path is the .xml of an OpenVINO IR or the folder `edgedepth build
+ * --backend openvino` wrote (holding model.xml); beside the .xml must be its .bin and its sidecar .xml.json,
+ * which records the model's preprocessing (mean, std, value range, channel order): without it the model would
+ * get input it was not trained on, so a missing sidecar is ED_ERR_IO, not a default. Float parts of the model
+ * run in FP32 (OpenVINO's CPU default may otherwise pick bf16), so results match edgedepth's Python runners.
  * options: NULL for the defaults, or an ed_options started from ED_OPTIONS_INIT.
  * On success *out owns the runner (free it with ed_destroy); on failure *out is NULL.
  */
