@@ -48,7 +48,9 @@ def test_declared_preprocessing_is_applied_and_round_trips_through_its_record():
     # BGR order: channel 0 is blue (51/255 = 0.2 → (0.2 − 0.5)/0.5 = −0.6), channel 2 red ((1 − 0.5)/0.5 = 1)
     np.testing.assert_allclose(x[0, :, 0, 0], [-0.6, -1.0, 1.0], atol=1e-6)
     assert Preprocessing.from_record(spec.record()) == spec
-    assert Preprocessing.from_record(None) == IMAGENET and IMAGENET.record() == PREPROCESSING
+    assert IMAGENET.record() == PREPROCESSING and Preprocessing.from_record(PREPROCESSING) == IMAGENET
+    with pytest.raises(EdgeDepthError, match="records no preprocessing"):
+        Preprocessing.from_record(None)
     np.testing.assert_array_equal(preprocess(image, (2, 2)), preprocess(image, (2, 2), IMAGENET))
     with pytest.raises(EdgeDepthError, match="colour order 'XYZ'"):
         Preprocessing(color="XYZ")

@@ -1,8 +1,9 @@
 """The single preprocessing definition used by training, calibration, every runner and the C runtime.
 
 uint8 RGB (H×W×3) → float → bilinear resize to the model input size (half-pixel centres, no antialias: the
-resize the C runtime runs on the caller's 8-bit rows, capi/src/resize.c) → /255 → ImageNet mean/std (compiled
-into the C runtime's model) → NCHW float32.
+resize the C runtime runs on the caller's 8-bit rows, capi/src/resize.c) → value range, channel order and
+mean/std as the model declares (`Preprocessing`; ImageNet by default) → NCHW float32. The C runtime reads the
+same declaration from the build's sidecar.
 A mismatch between calibration and inference preprocessing silently costs INT8 accuracy, so nothing else in
 the project normalises images.
 """
@@ -52,15 +53,17 @@ class Preprocessing:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
     def record(self) -> dict[str, Any]:
-        """The sidecar/checkpoint form (the C runtime's tests read the same keys)."""
+        """The sidecar/checkpoint form; the C runtime reads these keys back from an OpenVINO build's sidecar."""
         return {"color": self.color, "input_dtype": "uint8", "resize": RESIZE_MODES[self.resize], "scale": self.scale,
                 "mean": list(self.mean), "std": list(self.std), "layout": "NCHW", "dtype": "float32"}
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Preprocessing:
-        """Back from `record()`; None (an artifact that records none) is the ImageNet default."""
+        """Back from `record()`. An artifact that records none is refused, as the C runtime refuses it: guessing
+        ImageNet would be the silent calibration/inference mismatch this declaration exists to prevent."""
         if record is None:
-            return cls()
+            raise EdgeDepthError("the model records no preprocessing; re-create it with `edgedepth export` "
+                                 "(which records the declared one)")
         modes = {description: mode for mode, description in RESIZE_MODES.items()}
         try:
             return cls(mean=tuple(record["mean"]), std=tuple(record["std"]), scale=float(record["scale"]),
