@@ -3,8 +3,10 @@
 From a checkpoint it exports, quantizes and builds whatever is missing (cached under `engines/<checkpoint
 hash>/`; INT8 ONNX named by calibration settings, engines by the hash of their source ONNX), or takes ONNX
 already made (`BenchOptions.onnx_sources`), then measures each row: latency after warm-up
-(model-only and end-to-end), accuracy against ground truth on held-out images, deltas against the float
-PyTorch row, peak memory and artifact size. It returns a `Report` of dataclasses; report.py renders it.
+(model-only and end-to-end), accuracy against ground truth on held-out images (evaluation.EvalSet: both
+domains, decoded and preprocessed once), deltas and fidelity against the float PyTorch row with their
+breakdown by depth range and domain, peak memory and artifact size. It returns a `Report` of dataclasses;
+report.py renders it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 
 from .artifacts import is_finished, sha256, tool_versions
 from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
+from .data.transforms import Preprocessing
 from .errors import EdgeDepthError, RuntimeMissing
+from .evaluation import EvalImage, EvalSet, Window
 from .metrics import METRIC_KEYS
 
 DEMO_CHECKPOINT = Path("runs/demo/model.pt")
@@ -63,7 +67,8 @@ class Row:
     latency_e2e: Latency | None = None  # preprocessing (decode excluded) + model + output copy
     metrics: dict[str, float] | None = None
     deltas: dict[str, float] | None = None  # metric − reference metric
-    output_mean_abs_diff: float | None = None  # mean |depth − reference depth| in metres, all pixels
+    fidelity: dict[str, float] | None = None  # against the reference row's depth (evaluation.EvalSet.fidelity)
+    breakdown: dict[str, Any] | None = None  # by depth range and domain, against the reference row
     peak_memory_mb: float | None = None
     predictions: list[np.ndarray] = field(default_factory=list, repr=False)  # not serialised
 
@@ -87,17 +92,9 @@ class Conditions:
     runs: int
     data: str
     images: int
+    held_out: dict[str, Any]  # domains, scenes, evaluation window and what it excluded
     versions: dict[str, str]
     memory: str
-
-
-@dataclass
-class EvalImage:
-    sample: Any  # the diode.Sample it was loaded from
-    name: str
-    rgb: np.ndarray  # H×W×3 uint8 as loaded
-    depth: np.ndarray  # ground truth at the model's input size
-    valid: np.ndarray
 
 
 @dataclass
@@ -116,6 +113,8 @@ class BenchOptions:
     cpu: CpuOptions = field(default_factory=CpuOptions)  # threads for every runtime; OpenVINO's streams/hint
     images: int = 8
     calibration_samples: int = 128
+    min_depth: float | None = None  # evaluation window (None: the checkpoint's depth range)
+    max_depth: float | None = None
     engines: Path = Path("engines")
     #: ONNX already made for this checkpoint, used instead of exporting/quantizing: "fp32" → float ONNX,
     #: a quantize target ("openvino", "onnxruntime", "tensorrt") → its Q/DQ INT8 ONNX.
@@ -142,7 +141,11 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
         raise EdgeDepthError(f"checkpoint {checkpoint} not found; {hint}")
     meta = read_checkpoint_meta(checkpoint)
     size = tuple(meta["input_size"])
-    images = load_eval_images(data, size, options.images)
+    window = Window.of(meta["depth"], options.min_depth, options.max_depth)
+    eval_set = EvalSet.held_out(data, size, window, options.images, preprocessing=Preprocessing.from_record(meta.get("preprocessing")))
+    if not len(eval_set):
+        raise EdgeDepthError(f"{data} has no held-out scene with ground truth inside {window.min_depth:g}–{window.max_depth:g} m; "
+                             "give a DIODE root with a val/ split, or a folder of several scenes")
     threads = options.cpu.thread_count
     options = replace(options, cpu=replace(options.cpu, threads=threads))  # every runtime gets the same count
     cache = ArtifactCache(checkpoint, data, options)
@@ -152,21 +155,22 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
         row = Row(backend, precision, options.device)
         rows.append(row)
         try:
-            measure_row(row, cache, images, meta, threads, options)
+            measure_row(row, cache, eval_set, threads, options)
         except EdgeDepthError as exc:
             row.status, row.reason = ("skipped" if isinstance(exc, RuntimeMissing) else "failed"), exc.message
     reference = next((r for r in rows if r.status == "ok" and (r.backend, r.precision) == PLANS[options.device][0]), None)
     if reference is not None:
         for row in rows:
-            add_deltas(row, reference)
+            add_deltas(row, reference, eval_set)
     conditions = Conditions(
         checkpoint=str(checkpoint), arch=meta["arch"], input_size=list(size), depth=meta["depth"],
         device=options.device, processor=processor_name(), cores=os.cpu_count() or 1, threads=threads, batch=1,
-        warmup=options.warmup, runs=options.runs, data=str(data), images=len(images), versions=tool_versions(),
+        warmup=options.warmup, runs=options.runs, data=str(data), images=len(eval_set), held_out=eval_set.describe(),
+        versions=tool_versions(),
         memory="peak resident memory the row added over the process's at its start (Linux VmHWM, reset per row)"
         if options.device == "cpu" else "peak CUDA memory allocated by torch during the row",
     )
-    return Report(conditions, rows, images)
+    return Report(conditions, rows, eval_set.images)
 
 
 def plan_rows(device: str, backends: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
@@ -184,21 +188,6 @@ def require_cuda() -> None:
 
     if not torch.cuda.is_available():
         raise RuntimeMissing("device cuda: no CUDA device is visible to PyTorch on this machine; bench on the cpu")
-
-
-def load_eval_images(data: Path, size: tuple[int, int], limit: int) -> list[EvalImage]:
-    """The first `limit` held-out images (the scenes calibration never sees), ground truth at the model size."""
-    from .calibration import load_split
-    from .data.diode import load_sample
-    from .data.transforms import resize_nearest
-
-    calibration_pool, held_out = load_split(data)
-    samples = (held_out or calibration_pool)[:limit]
-    images = []
-    for sample in samples:
-        rgb, depth, valid = load_sample(sample)
-        images.append(EvalImage(sample, Path(sample.rgb).stem, rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
-    return images
 
 
 class ArtifactCache:
@@ -246,55 +235,48 @@ class ArtifactCache:
         return backend.build(source, out_dir, BuildOptions(device=device, precision=precision, cpu=self.options.cpu))
 
 
-def measure_row(row: Row, cache: ArtifactCache, images: list[EvalImage], meta: dict, threads: int, options: BenchOptions) -> None:
-    from .train import evaluate_predictor
-
+def measure_row(row: Row, cache: ArtifactCache, eval_set: EvalSet, threads: int, options: BenchOptions) -> None:
     backend = usable_backend(row.backend, row.device)
     artifact = cache.artifact(backend, row.precision, row.device)
     row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
-    size = tuple(meta["input_size"])
     with PeakMemory(row.device) as memory:
         runner = backend.load(artifact, LoadOptions(device=row.device, precision=row.precision, cpu=options.cpu))
         with runner:
             row.settings = {"threads": threads, **runner.settings}
-
-            def predict(batch: np.ndarray) -> np.ndarray:
-                output = runner.infer(batch)
-                row.predictions.extend(output[:, 0])
-                return output
-
-            # the training engineer's scorer, so bench and `edgedepth evaluate` count accuracy the same way
-            row.metrics = evaluate_predictor(predict, [image.sample for image in images], size, meta["depth"], batch_size=1)
-            row.latency_model, row.latency_e2e = time_runner(runner, images, size, options)
+            row.predictions = eval_set.predict(runner.infer)
+            row.latency_model, row.latency_e2e = time_runner(runner, eval_set, options)
+    row.metrics = eval_set.score(row.predictions)  # outside the memory span: scoring is not the runtime's
     row.peak_memory_mb = memory.peak_mb
 
 
-def time_runner(runner, images: list[EvalImage], size: tuple[int, int], options: BenchOptions) -> tuple[Latency, Latency]:
+def time_runner(runner, eval_set: EvalSet, options: BenchOptions) -> tuple[Latency, Latency]:
     """(model-only, end-to-end) latency, each in its own loop over the images after its own warm-up.
 
-    Model-only runs back to back on batches preprocessed beforehand, as benchmark_app and trtexec do: timing
+    Model-only runs back to back on the batches preprocessed at load, as benchmark_app and trtexec do: timing
     each inference right after a (torch) preprocessing step measured it 25–35% slower on 2 cores, the
     preprocessing's worker threads still holding the cores. End-to-end times preprocessing + inference."""
     from .data.transforms import preprocess
 
-    batches = [preprocess(image.rgb, size) for image in images]
+    batches, images = eval_set.batches, eval_set.images
     for i in range(options.warmup):
         runner.infer(batches[i % len(batches)])
     model_s = [runner.timed_infer(batches[i % len(batches)])[1] for i in range(options.runs)]
     e2e_s = []
     for i in range(-options.warmup, options.runs):  # the preprocessing path warms up too (i < 0: untimed)
         start = time.perf_counter()
-        runner.infer(preprocess(images[i % len(images)].rgb, size))
+        runner.infer(preprocess(images[i % len(images)].rgb, eval_set.size, eval_set.preprocessing))
         if i >= 0:
             e2e_s.append(time.perf_counter() - start)
     return Latency.of(model_s), Latency.of(e2e_s)
 
 
-def add_deltas(row: Row, reference: Row) -> None:
+def add_deltas(row: Row, reference: Row, eval_set: EvalSet) -> None:
+    """Metric deltas, fidelity and their breakdown against the reference row (the float PyTorch model)."""
     if row.status != "ok":
         return
     row.deltas = {key: row.metrics[key] - reference.metrics[key] for key in METRIC_KEYS}
-    row.output_mean_abs_diff = float(np.mean([np.abs(p - r).mean() for p, r in zip(row.predictions, reference.predictions)]))
+    row.fidelity = eval_set.fidelity(reference.predictions, row.predictions)
+    row.breakdown = eval_set.breakdown(row.predictions, reference.predictions)
 
 
 class PeakMemory:

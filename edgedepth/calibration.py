@@ -124,9 +124,8 @@ class CalibrationSet:
             entry = {"split": sample.split, "domain": sample.domain, "scene": sample.scene, "scan": sample.scan}
             for kind in ("rgb", "depth", "mask"):
                 path = getattr(sample, kind)
-                if path is not None:  # DIODE masks are optional
-                    entry[kind] = os.path.relpath(path, self.root) if self.root else str(path)
-                    entry[f"{kind}_sha256"] = sha256(path)
+                entry[kind] = os.path.relpath(path, self.root) if self.root else str(path)
+                entry[f"{kind}_sha256"] = sha256(path)
             files.append(entry)
         body = {
             "format": MANIFEST_FORMAT,

@@ -89,16 +89,23 @@ def export_model(demo: Demo) -> str:
 def quantize_model(demo: Demo) -> str:
     from .artifacts import read_sidecar
     from .quantize import Budget, quantize_onnx
+    from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells, text_table
 
+    budget = Budget()
     quantize_onnx(demo.onnx, demo.data, demo.int8_onnx, target="openvino", samples=16 if demo.fast else 64,
-                  accuracy_budget=Budget())
+                  accuracy_budget=budget)
     info = read_sidecar(demo.int8_onnx)
     evaluation = info["evaluation"]
-    deltas, kept = evaluation["deltas"], info["keep_float"]["all"]
+    deltas, fidelity, kept = evaluation["deltas"], evaluation["fidelity"], info["keep_float"]["all"]
+    for line in text_table(BREAKDOWN_COLUMNS, breakdown_cells(evaluation["breakdown"])):
+        click.echo(line)
     verdict = "meets" if evaluation["meets_default_budget"] else "MISSES"
     return (f"{demo.int8_onnx}: INT8 vs float through OpenVINO on {evaluation['held_out_samples']} held-out images: "
-            f"δ1 drop {deltas['delta1_drop']:+.4f} (95 % bound {deltas['delta1_drop_bound']:+.4f} ≤ 0.01), "
-            f"AbsRel increase {deltas['abs_rel_increase']:+.2%} (95 % bound {deltas['abs_rel_increase_bound']:+.2%} ≤ 5 %), "
+            f"δ1 drop {deltas['delta1_drop']:+.4f} (95 % bound {deltas['delta1_drop_bound']:+.4f} ≤ {budget.delta1_drop:g}), "
+            f"AbsRel increase {deltas['abs_rel_increase']:+.2%} (95 % bound {deltas['abs_rel_increase_bound']:+.2%} ≤ "
+            f"{budget.abs_rel_increase:.0%}); fidelity to float: deviation {fidelity['rel_deviation']:.2%} (95 % bound "
+            f"{fidelity['rel_deviation_bound']:.2%} ≤ {budget.rel_deviation:.0%}), δ1 vs float {fidelity['delta1_vs_float']:.4f} "
+            f"(95 % bound {fidelity['delta1_vs_float_bound']:.4f} ≥ {budget.delta1_vs_float:g}); "
             f"{verdict} the default budget; {len(kept)} layer(s) kept float")
 
 

@@ -1,9 +1,13 @@
-"""Depth accuracy on valid pixels only: MAE, RMSE, AbsRel and the δ thresholds.
+"""Depth accuracy on valid pixels inside an evaluation window: the standard metrics of the literature.
 
-A pixel is valid when the mask says so, the ground truth is finite and > 0. Predictions are clamped to
-[min_depth, max_depth] first (the usual evaluation protocol: a ratio needs a positive prediction).
-Over a dataset, `mean_metrics` averages per-image values (each image weighs the same, whatever its number
-of valid pixels), which is how DIODE and most depth benchmarks report.
+A pixel is scored when the mask says so, the ground truth is finite and lies inside the window
+[min_depth, max_depth]; valid ground truth outside the window is excluded and counted (`excluded`), never
+silently scored against a prediction that cannot reach it (DIODE's outdoor depth runs to the scanner's
+350 m; a model with an 80 m range would be charged δ1 0.33 for a perfect prediction of a 300 m scene).
+Predictions are clamped to the window first (the usual protocol: a ratio or logarithm needs a positive
+prediction, and the window is the range the model claims). Over a dataset, `mean_metrics` averages
+per-image values (each image weighs the same, whatever its number of valid pixels), which is how DIODE
+and most depth benchmarks report; `pixel_metrics` pools pixels instead (for breakdowns by depth range).
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import numpy as np
 
 from .errors import EdgeDepthError
 
-METRIC_KEYS = ("mae", "rmse", "abs_rel", "delta1", "delta2", "delta3")
+METRIC_KEYS = ("mae", "rmse", "abs_rel", "sq_rel", "rmse_log", "log10", "delta1", "delta2", "delta3")
 #: Metrics where larger is better; the others are errors (smaller is better).
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
+#: Pixel counts reported beside the metrics: scored, and valid ground truth outside the window.
+COUNT_KEYS = ("pixels", "excluded")
+#: The window when none is given: every positive depth.
+NO_WINDOW = (1e-3, np.inf)
 
 
 def valid_mask(gt: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Boolean mask of pixels that may be scored: mask != 0, gt finite and > 0."""
+    """Boolean mask of pixels with ground truth: mask != 0, gt finite and > 0."""
     gt = np.asarray(gt)
     valid = np.isfinite(gt) & (gt > 0)
     if mask is not None:
@@ -31,33 +39,54 @@ def valid_mask(gt: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return valid
 
 
+def scored_mask(gt: np.ndarray, mask: np.ndarray | None, min_depth: float, max_depth: float) -> tuple[np.ndarray, int]:
+    """(pixels scored: valid ground truth inside [min_depth, max_depth], count of valid pixels outside it)."""
+    valid = valid_mask(gt, mask)
+    with np.errstate(invalid="ignore"):
+        inside = (gt >= min_depth) & (gt <= max_depth)
+    scored = valid & inside
+    return scored, int(np.count_nonzero(valid) - np.count_nonzero(scored))
+
+
 def depth_metrics(
     pred: np.ndarray,
     gt: np.ndarray,
     mask: np.ndarray | None = None,
-    min_depth: float = 1e-3,
+    min_depth: float = NO_WINDOW[0],
     max_depth: float | None = None,
 ) -> dict[str, float]:
-    """Metrics of one prediction against its ground truth (same shape; leading 1-sized axes are dropped)."""
+    """Metrics of one prediction against its ground truth (same shape; leading 1-sized axes are dropped),
+    with the counts of scored and excluded pixels."""
     pred = np.squeeze(np.asarray(pred, dtype=np.float64))
     gt = np.squeeze(np.asarray(gt, dtype=np.float64))
     if mask is not None:
         mask = np.squeeze(np.asarray(mask))
     if pred.shape != gt.shape:
         raise EdgeDepthError(f"prediction shape {pred.shape} differs from ground-truth shape {gt.shape}")
-    valid = valid_mask(gt, mask)
-    if not valid.any():
-        raise EdgeDepthError("no valid ground-truth pixel to score (all masked, ≤ 0 or non-finite)")
-    p, g = pred[valid], gt[valid]
+    max_depth = np.inf if max_depth is None else max_depth
+    scored, excluded = scored_mask(gt, mask, min_depth, max_depth)
+    if not scored.any():
+        raise EdgeDepthError(f"no valid ground-truth pixel inside the {min_depth:g}–{max_depth:g} m window to score "
+                             "(all masked, ≤ 0, non-finite or outside the window)")
+    p = pred[scored]
     if not np.isfinite(p).all():
         raise EdgeDepthError("prediction holds NaN or Inf on valid pixels; the model or its input is broken")
-    p = np.clip(p, min_depth, max_depth)
+    return {**pixel_metrics(np.clip(p, min_depth, max_depth), gt[scored]), "pixels": int(p.size), "excluded": excluded}
+
+
+def pixel_metrics(p: np.ndarray, g: np.ndarray) -> dict[str, float]:
+    """The metrics over paired pixel arrays, pooled: predictions `p` (already clamped, > 0), ground truth `g`."""
+    p, g = np.asarray(p, dtype=np.float64), np.asarray(g, dtype=np.float64)
     ratio = np.maximum(p / g, g / p)
     err = p - g
+    log_err = np.log(p) - np.log(g)
     return {
         "mae": float(np.mean(np.abs(err))),
         "rmse": float(np.sqrt(np.mean(err**2))),
         "abs_rel": float(np.mean(np.abs(err) / g)),
+        "sq_rel": float(np.mean(err**2 / g)),
+        "rmse_log": float(np.sqrt(np.mean(log_err**2))),
+        "log10": float(np.mean(np.abs(log_err)) / np.log(10)),
         "delta1": float(np.mean(ratio < 1.25)),
         "delta2": float(np.mean(ratio < 1.25**2)),
         "delta3": float(np.mean(ratio < 1.25**3)),
@@ -65,8 +94,9 @@ def depth_metrics(
 
 
 def mean_metrics(per_image: Iterable[dict[str, float]]) -> dict[str, float]:
-    """Per-image metrics → their mean over images (each image weighs the same)."""
+    """Per-image metrics → their mean over images (each image weighs the same); pixel counts are summed."""
     rows = list(per_image)
     if not rows:
         raise EdgeDepthError("no image was scored; the data folder holds no valid sample")
-    return {key: float(np.mean([row[key] for row in rows])) for key in METRIC_KEYS}
+    means = {key: float(np.mean([row[key] for row in rows])) for key in METRIC_KEYS}
+    return {**means, **{key: int(sum(row[key] for row in rows)) for key in COUNT_KEYS if all(key in row for row in rows)}}

@@ -15,9 +15,11 @@ import numpy as np
 from .artifacts import atomic_path
 from .bench import Report, Row
 from .colormaps import colorize
+from .evaluation import DEPTH_BIN_EDGES
 from .fusion import INT8_PRECISIONS
+from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells
 
-SCHEMA = "edgedepth-bench/1"
+SCHEMA = "edgedepth-bench/2"  # 2: fidelity and breakdown per row, held-out description in the conditions
 WIDE = 160  # columns of the bench table when printed off a terminal
 
 
@@ -40,25 +42,32 @@ def write_json(data: dict[str, Any], path: str | os.PathLike) -> Path:
 def conditions_line(report: Report) -> str:
     c = report.conditions
     versions = ", ".join(f"{k} {v}" for k, v in c.versions.items() if k != "python")
+    held_out, window = c.held_out, c.held_out["window"]
+    domains = ", ".join(f"{n} {domain}" for domain, n in held_out["domains"].items())
+    excluded = f", {held_out['excluded_pixels']} GT pixels outside it excluded" if held_out["excluded_pixels"] else ""
     return (f"{c.arch} @ {c.input_size[0]}x{c.input_size[1]} (H×W), batch {c.batch}, {c.device}: {c.processor}, "
             f"{c.threads} of {c.cores} threads | {c.warmup} warm-up + {c.runs} timed runs | accuracy on "
-            f"{c.images} held-out images of {c.data} | {versions}")
+            f"{c.images} held-out images ({domains}; {len(held_out['scenes'])} scenes) of {c.data}, "
+            f"{window['min_depth']:g}–{window['max_depth']:g} m{excluded} | {versions}")
 
 
 COLUMNS = ("Backend", "Prec", "MB", "p50 ms", "p90", "p99", "FPS", "E2E ms", "AbsRel", "δ1", "ΔAbsRel", "Δδ1",
-           "|Δd| m", "Mem MB")
+           "Dev", "Dev95", "δ1 vs fp", "max|Δ| m", "Mem MB")
+TITLE = ("edgedepth bench (Δ: against torch fp32; Dev: mean relative deviation from its depth, Dev95 its 95 % "
+         "bound; δ1 vs fp: share of pixels within 1.25× of it)")
 
 
 def row_cells(row: Row) -> list[str]:
     if row.status != "ok":  # the reason goes under the table (see `row_notes`): it would stretch a column
         return [row.backend, row.precision, row.status] + [""] * (len(COLUMNS) - 3)
-    m, lat, d = row.metrics, row.latency_model, row.deltas
+    m, lat, d, f = row.metrics, row.latency_model, row.deltas, row.fidelity or {}
     return [
         row.backend, row.precision, _num(row.artifact_mb, ".1f"),
         f"{lat.median_ms:.1f}", f"{lat.p90_ms:.1f}", f"{lat.p99_ms:.1f}", f"{lat.fps:.1f}",
         f"{row.latency_e2e.median_ms:.1f}", f"{m['abs_rel']:.4f}", f"{m['delta1']:.4f}",
         _num(d and d["abs_rel"], "+.4f"), _num(d and d["delta1"], "+.4f"),
-        _num(row.output_mean_abs_diff, ".4f"), _num(row.peak_memory_mb, ".0f"),
+        _num(f.get("rel_deviation"), ".2%"), _num(f.get("rel_deviation_bound"), ".2%"),
+        _num(f.get("delta1_vs_float"), ".4f"), _num(f.get("max_abs_diff"), ".3g"), _num(row.peak_memory_mb, ".0f"),
     ]
 
 
@@ -69,8 +78,7 @@ def print_table(report: Report, console=None) -> None:
     console = console or Console()
     if not console.is_terminal:  # a log file or pipe has no width to respect; never crop a number there
         console.width = max(console.width, WIDE)
-    table = Table(title="edgedepth bench (Δ: against torch fp32; |Δd|: mean abs depth difference)",
-                  caption=conditions_line(report), caption_justify="left", pad_edge=False)
+    table = Table(title=TITLE, caption=conditions_line(report), caption_justify="left", pad_edge=False)
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("Backend", "Prec") else "right", no_wrap=True)
     for row in report.rows:
@@ -78,6 +86,27 @@ def print_table(report: Report, console=None) -> None:
     console.print(table)
     for note in row_notes(report):
         console.print(f"[yellow]{note}[/yellow]")
+    cells = breakdown_rows(report)
+    if cells:
+        table = Table(title="where the lower precision costs (float: torch fp32; depth ranges pool pixels, domains "
+                            "average images)", pad_edge=False)
+        for column in BREAKDOWN_HEADER:
+            table.add_column(column, justify="left" if column in BREAKDOWN_HEADER[:2] else "right", no_wrap=True)
+        for line in cells:
+            table.add_row(*line)
+        console.print(table)
+
+
+BREAKDOWN_HEADER = ("row", *BREAKDOWN_COLUMNS)
+
+
+def breakdown_rows(report: Report) -> list[list[str]]:
+    """The breakdown table's cells: every row in a lower precision than the reference, by range and domain."""
+    return [[row.label, *cells] for row in lowered_rows(report) for cells in breakdown_cells(row.breakdown)]
+
+
+def lowered_rows(report: Report) -> list[Row]:
+    return [r for r in report.rows[1:] if r.status == "ok" and r.precision != "fp32" and r.breakdown]
 
 
 def row_notes(report: Report) -> list[str]:
@@ -91,6 +120,10 @@ def to_markdown(report: Report) -> str:
 
     lines = [markdown_row(COLUMNS), "|" + "---|" * len(COLUMNS), *(markdown_row(row_cells(row)) for row in report.rows), ""]
     lines += [f"- {note}" for note in row_notes(report)]
+    cells = breakdown_rows(report)
+    if cells:
+        lines += ["", "Where the lower precision costs (float: torch fp32; depth ranges pool pixels, domains average images):",
+                  "", markdown_row(BREAKDOWN_HEADER), "|" + "---|" * len(BREAKDOWN_HEADER), *map(markdown_row, cells)]
     return "\n".join(lines) + f"\n\nConditions: {conditions_line(report)}\n"
 
 
@@ -101,7 +134,8 @@ def write_markdown(report: Report, path: str | os.PathLike) -> Path:
 
 
 def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3) -> list[Path]:
-    """One PNG per (low-precision row, image): input | GT | float | low-precision | |float − low-precision|.
+    """One PNG per (low-precision row, image): input | GT | float | low-precision | |float − low-precision|,
+    and under them |float − low-precision| against ground-truth depth (`depth_error_plot`).
 
     Depth panels share one colour scale (GT's 2nd–98th percentile); the difference has its own, from 0."""
     from PIL import Image
@@ -128,11 +162,52 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
                 colorize(low, lo, hi),
                 colorize(diff, 0.0, max(float(np.percentile(diff, 99)), 1e-6)),
             ]
+            strip = np.concatenate(panels, axis=1)
+            plot = depth_error_plot(image.depth[image.scored], diff[image.scored], strip.shape[1],
+                                    f"|float - {row.label}| (m) vs ground-truth depth (m)")
             path = out_dir / f"{image.name}.{row.backend}-{row.precision}.png"
             with atomic_path(path) as tmp:
-                Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")
+                Image.fromarray(np.concatenate([strip, plot], axis=0)).save(tmp, format="PNG")
             written.append(path)
     return written
+
+
+#: Height of the |Δ|-vs-depth plot under the panels, and how many log-spaced depth bins its mean line has.
+PLOT_HEIGHT, PLOT_BINS = 160, 24
+
+
+def depth_error_plot(depth: np.ndarray, diff: np.ndarray, width: int, title: str) -> np.ndarray:
+    """PLOT_HEIGHT×width RGB plot (Pillow only): each scored pixel's |Δ| (grey) against its ground-truth depth
+    on a log axis, and the mean |Δ| per depth bin (red); the breakdown's depth-range edges are marked."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("RGB", (width, PLOT_HEIGHT), (255, 255, 255))
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
+    left, right, top, bottom = 34, width - 6, 14, PLOT_HEIGHT - 14
+    draw.text((left, 1), title, fill=(0, 0, 0), font=font)
+    if depth.size == 0 or right - left < 20:
+        return np.asarray(canvas)
+    d_lo, d_hi = float(depth.min()), float(depth.max()) * 1.0001
+    y_hi = max(float(np.percentile(diff, 99.5)), 1e-6)
+    x_of = lambda d: left + (np.log(d) - np.log(d_lo)) / max(np.log(d_hi) - np.log(d_lo), 1e-9) * (right - left)  # noqa: E731
+    y_of = lambda v: bottom - np.clip(v / y_hi, 0, 1) * (bottom - top)  # noqa: E731
+    for edge in (e for e in DEPTH_BIN_EDGES if d_lo < e < d_hi):
+        x = float(x_of(edge))
+        draw.line([(x, top), (x, bottom)], fill=(225, 225, 225))
+        draw.text((x - 4, bottom + 1), f"{edge:g}", fill=(90, 90, 90), font=font)
+    pick = np.random.default_rng(0).permutation(depth.size)[:5000]  # a fixed subsample keeps the PNG readable
+    draw.point(list(zip(x_of(depth[pick]).tolist(), y_of(diff[pick]).tolist())), fill=(170, 170, 170))
+    edges = np.geomspace(d_lo, d_hi, PLOT_BINS + 1)
+    which = np.clip(np.digitize(depth, edges) - 1, 0, PLOT_BINS - 1)
+    means = [(float(np.sqrt(edges[b] * edges[b + 1])), float(diff[which == b].mean())) for b in range(PLOT_BINS) if (which == b).any()]
+    if len(means) > 1:
+        draw.line([(float(x_of(d)), float(y_of(v))) for d, v in means], fill=(220, 30, 30), width=2)
+    draw.line([(left, top), (left, bottom), (right, bottom)], fill=(0, 0, 0))
+    draw.text((2, top - 2), f"{y_hi:.2g}", fill=(0, 0, 0), font=font)
+    draw.text((2, bottom - 10), "0", fill=(0, 0, 0), font=font)
+    draw.text((left, bottom + 1), f"{d_lo:.2g}", fill=(90, 90, 90), font=font)
+    draw.text((right - 24, bottom + 1), f"{d_hi:.3g}", fill=(90, 90, 90), font=font)
+    return np.asarray(canvas)
 
 
 def print_fusion(fusion: dict[str, Any], artifact: str, console=None) -> None:
@@ -169,17 +244,33 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def print_metrics(result: dict[str, Any], console=None) -> None:
-    """`edgedepth evaluate`'s table: the model beside the constant-median-depth baseline, and their ratio."""
+    """`edgedepth evaluate`'s tables: the model beside the constant-median-depth baseline and their ratio, then
+    the model's metrics by depth range and domain."""
     from rich.console import Console
     from rich.table import Table
 
     from .metrics import HIGHER_IS_BETTER, METRIC_KEYS
 
-    table = Table(title=f"{result['checkpoint']} on {result['images']} held-out images of {result['data']}")
+    console = console or Console()
+    held_out, window = result["held_out"], result["held_out"]["window"]
+    domains = ", ".join(f"{n} {domain}" for domain, n in held_out["domains"].items())
+    caption = (f"{domains}; {len(held_out['scenes'])} scenes; window {window['min_depth']:g}–{window['max_depth']:g} m, "
+               f"{result['model']['pixels']} pixels scored, {held_out['excluded_pixels']} valid pixels outside it excluded")
+    table = Table(title=f"{result['checkpoint']} on {result['images']} held-out images of {result['data']}",
+                  caption=caption, caption_justify="left")
     for column in ("metric", "model", "median baseline", "model better by"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key in METRIC_KEYS:
         model, base = result["model"][key], result["baseline"][key]
         ratio = (model / base if key in HIGHER_IS_BETTER else base / model) if min(model, base) > 0 else float("nan")
         table.add_row(key, f"{model:.4f}", f"{base:.4f}", f"{ratio:.2f}×")
-    (console or Console()).print(table)
+    console.print(table)
+    breakdown = result["breakdown"]
+    table = Table("where", "pixels", "MAE m", "RMSE m", "AbsRel", "δ1",
+                  title="model by ground-truth depth (pixels pooled) and domain (images averaged)")
+    rows = [(row["range"], row) for row in breakdown["depth_ranges"]] + [("all depths", breakdown["total"])]
+    rows += [(f"{row['domain']} ({row['images']} img)", row) for row in breakdown["domains"]]
+    for label, row in rows:
+        m = row["metrics"]
+        table.add_row(label, str(row["pixels"]), f"{m['mae']:.3f}", f"{m['rmse']:.3f}", f"{m['abs_rel']:.4f}", f"{m['delta1']:.4f}")
+    console.print(table)

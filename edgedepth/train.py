@@ -2,8 +2,10 @@
 
 Training uses the folder's train split (all of it when no split folder exists), divided by scene 90/10 into
 train and validation (`diode.split_by_scene`); the folder's official val/ split stays untouched for
-`evaluate`. Every prediction is scored beside the constant-median-depth baseline: a model that does not beat
-it by a wide margin has learned nothing about depth.
+`evaluate`, which scores evaluation.py's held-out set. Ground truth outside the model's depth range (DIODE's
+outdoor depth runs to 350 m) is neither trained on nor validated against, as in evaluation. Every prediction
+is scored beside the constant-median-depth baseline: a model that does not beat it by a wide margin has
+learned nothing about depth.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .data import diode
 from .data.transforms import augment, preprocess, resize_nearest
 from .errors import EdgeDepthError
 from .losses import LossWeights, depth_loss
-from .metrics import depth_metrics, mean_metrics
+from .metrics import depth_metrics, mean_metrics, scored_mask
 from .models import DEFAULT_DEPTH, check_input_size, create_model, save_checkpoint
 
 
@@ -37,13 +39,16 @@ class TrainConfig:
 
 
 class _Loaded:
-    """Samples loaded once, ground truth brought to the model size (nearest: no invalid pixel bleeds)."""
+    """Samples loaded once, ground truth brought to the model size (nearest: no invalid pixel bleeds) and
+    valid only inside the model's depth range."""
 
-    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int]):
+    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], depth_range: dict = DEFAULT_DEPTH):
         self.items = []
         for sample in samples:
             rgb, depth, valid = diode.load_sample(sample)
-            self.items.append((rgb, resize_nearest(depth, size), resize_nearest(valid, size)))
+            depth = resize_nearest(depth, size)
+            valid, _ = scored_mask(depth, resize_nearest(valid, size), depth_range["min_depth"], depth_range["max_depth"])
+            self.items.append((rgb, depth, valid))
         self.size = size
 
     def batches(self, batch_size: int, rng: np.random.Generator | None = None, order: Sequence[int] | None = None):
@@ -77,12 +82,6 @@ def training_split(data: str | os.PathLike) -> tuple[list[diode.Sample], list[di
     return train, val
 
 
-def held_out_samples(data: str | os.PathLike) -> list[diode.Sample]:
-    """The folder's official val/ split when it has one, else every sample (a split or scene folder given)."""
-    samples = diode.find_samples(data)
-    return [s for s in samples if s.split == "val"] or samples
-
-
 def median_depth(loaded: _Loaded) -> float:
     return float(np.median(np.concatenate([depth[valid] for _, depth, valid in loaded.items])))
 
@@ -102,7 +101,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
     _start_at_median(model, median)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
-    baseline = evaluate_predictor(lambda x: np.full((len(x), 1, *size), median, np.float32), val_samples, size, depth_range)
+    baseline = _scores(val_set, np.full((len(val_set.items), *size), median, np.float32), depth_range)
     best: dict[str, Any] | None = None
 
     steps = config.epochs * -(-len(train_set.items) // config.batch_size)
@@ -175,50 +174,45 @@ def _validate(model, val_set: _Loaded, samples, size, depth_range, weights) -> t
         pred = model(x)
         losses.append(depth_loss(pred, depth, valid, depth_range["max_depth"], weights).item() * len(x))
         predictions.append(pred.numpy())
-    predictions = np.concatenate(predictions)
-    per_image = [
-        depth_metrics(p, depth, valid, depth_range["min_depth"], depth_range["max_depth"])
-        for p, (_, depth, valid) in zip(predictions, val_set.items)
-    ]
-    return sum(losses) / len(val_set.items), mean_metrics(per_image)
+    return sum(losses) / len(val_set.items), _scores(val_set, np.concatenate(predictions), depth_range)
 
 
-def evaluate_predictor(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[diode.Sample],
-                       size: tuple[int, int], depth_range: dict, batch_size: int = 8) -> dict[str, float]:
-    """Mean per-image metrics of any `predict(N×3×H×W float32) -> N×1×H×W metres` over `samples`.
-
-    Images go through `preprocess`; ground truth is brought to the model size by nearest neighbour."""
-    per_image = []
-    for start in range(0, len(samples), batch_size):
-        loaded = [diode.load_sample(s) for s in samples[start : start + batch_size]]
-        pred = predict(preprocess([rgb for rgb, _, _ in loaded], size))
-        for p, (_, depth, valid) in zip(pred, loaded):
-            per_image.append(depth_metrics(p, resize_nearest(depth, size), resize_nearest(valid, size),
-                                           depth_range["min_depth"], depth_range["max_depth"]))
-    return mean_metrics(per_image)
+def _scores(loaded: _Loaded, predictions: np.ndarray, depth_range: dict) -> dict[str, float]:
+    """Mean per-image metrics of predictions (one per loaded item) against the items' ground truth."""
+    return mean_metrics(depth_metrics(p, depth, valid, depth_range["min_depth"], depth_range["max_depth"])
+                        for p, (_, depth, valid) in zip(predictions, loaded.items))
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike) -> dict[str, Any]:
-    """The model's and the median baseline's metrics on the held-out samples of `data`."""
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike, min_depth: float | None = None,
+                        max_depth: float | None = None) -> dict[str, Any]:
+    """The model's and the median baseline's metrics on the held-out images of `data` (evaluation.EvalSet),
+    inside the window [min_depth, max_depth] (default: the checkpoint's depth range), with the model's
+    breakdown by depth range and domain."""
+    from .data.transforms import Preprocessing
+    from .evaluation import ALIGNMENTS, EvalSet, Window
     from .models import load_checkpoint
 
     model, meta = load_checkpoint(checkpoint)
     size = tuple(meta["input_size"])
-    samples = held_out_samples(data)
     median = meta.get("baseline", {}).get("median_depth")
     if median is None:
         raise EdgeDepthError(f"{checkpoint} records no training median depth; retrain it with `edgedepth train`")
-
-    @torch.no_grad()
-    def predict(x: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(x)).numpy()
-
+    window = Window.of(meta["depth"], min_depth, max_depth)
+    eval_set = EvalSet.held_out(data, size, window, preprocessing=Preprocessing.from_record(meta.get("preprocessing")))
+    if not len(eval_set):
+        raise EdgeDepthError(f"{data} has no held-out scene with ground truth inside {window.min_depth:g}–"
+                             f"{window.max_depth:g} m; give a DIODE root with a val/ split, or a folder of several scenes")
+    with torch.no_grad():
+        predictions = eval_set.predict(lambda x: model(torch.from_numpy(x)).numpy())
     return {
         "checkpoint": str(checkpoint),
         "data": str(data),
-        "images": len(samples),
-        "model": evaluate_predictor(predict, samples, size, meta["depth"]),
-        "baseline": evaluate_predictor(lambda x: np.full((len(x), 1, *size), median, np.float32), samples, size, meta["depth"]),
+        "images": len(eval_set),
+        "held_out": eval_set.describe(),
+        "alignment": ALIGNMENTS["metric"],
+        "model": eval_set.score(predictions),
+        "baseline": eval_set.score([np.full(size, median, np.float32)] * len(eval_set)),
+        "breakdown": eval_set.breakdown(predictions),
     }
 
 

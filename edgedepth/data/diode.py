@@ -4,7 +4,9 @@
                                                           <name>_depth.npy       H×W×1 float32, metres
                                                           <name>_depth_mask.npy  H×W, 1 = valid
 
-`find_samples` accepts the root, a split, a domain or a single scene folder. `load_sample` folds every
+`find_samples` accepts the root, a split, a domain or a single scene folder; a scan without its depth or its
+mask file is an error naming the file (read as all-valid, a missing mask would score sky and dropouts as
+truth). `load_sample` folds every
 invalid pixel (mask 0, depth ≤ 0, non-finite) into one boolean `valid`, so nothing downstream can score or
 train on one. `split_by_scene` makes the deterministic scene-level train/val split.
 """
@@ -32,7 +34,7 @@ _SCAN = re.compile(r"scan_\d+")
 class Sample:
     rgb: Path
     depth: Path
-    mask: Path | None
+    mask: Path
     split: str  # "train", "val" or "" when the folder given sits below the split
     domain: str  # "indoors", "outdoor" or ""
     scene: str
@@ -45,7 +47,7 @@ class Sample:
 
 
 def find_samples(path: str | os.PathLike) -> list[Sample]:
-    """Every RGB image with its depth under `path`, in a stable order; an image without depth is an error."""
+    """Every RGB image with its depth and mask under `path`, in a stable order; a missing one is an error."""
     path = Path(path)
     if not path.exists():
         raise EdgeDepthError(f"data folder {path} not found; give a DIODE root, split or scene folder (or make one with `edgedepth synth`)")
@@ -57,13 +59,16 @@ def find_samples(path: str | os.PathLike) -> list[Sample]:
         if not depth.is_file():
             raise EdgeDepthError(f"image {rgb} has no depth file {depth.name} beside it; DIODE pairs every image with one")
         mask = rgb.with_name(rgb.stem + "_depth_mask.npy")
-        samples.append(_describe(rgb, depth, mask if mask.is_file() else None))
+        if not mask.is_file():
+            raise EdgeDepthError(f"image {rgb} has no validity mask {mask.name} beside it; DIODE pairs every depth "
+                                 "with one (1 = valid), write it or remove the scan")
+        samples.append(_describe(rgb, depth, mask))
     if not samples:
         raise EdgeDepthError(f"no DIODE sample (<name>.png with <name>_depth.npy) under {path}")
     return samples
 
 
-def _describe(rgb: Path, depth: Path, mask: Path | None) -> Sample:
+def _describe(rgb: Path, depth: Path, mask: Path) -> Sample:
     parts = rgb.resolve().parent.parts
     scene = next((p for p in reversed(parts) if _SCENE.fullmatch(p)), rgb.parent.parent.name)
     scan = next((p for p in reversed(parts) if _SCAN.fullmatch(p)), rgb.parent.name)
@@ -88,12 +93,10 @@ def load_sample(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"depth {sample.depth} has shape {depth.shape}; expected {rgb.shape[0]}×{rgb.shape[1]}(×1) like its image"
         )
     depth = depth.astype(np.float32)
-    valid = np.isfinite(depth) & (depth > 0)
-    if sample.mask is not None:
-        mask = _load_npy(sample.mask)
-        if mask.shape != depth.shape:
-            raise EdgeDepthError(f"mask {sample.mask} has shape {mask.shape}; expected {depth.shape} like its depth")
-        valid &= mask != 0
+    mask = _load_npy(sample.mask)
+    if mask.shape != depth.shape:
+        raise EdgeDepthError(f"mask {sample.mask} has shape {mask.shape}; expected {depth.shape} like its depth")
+    valid = np.isfinite(depth) & (depth > 0) & (mask != 0)
     return rgb, np.where(valid, depth, 0).astype(np.float32), valid
 
 

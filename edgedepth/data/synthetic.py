@@ -1,7 +1,9 @@
 """Synthetic DIODE: scenes ray-cast in numpy, written in exactly DIODE's layout, names and dtypes.
 
 Indoor scans are rooms (floor, walls, ceiling) holding boxes and spheres; outdoor scans are a ground plane with
-buildings and trees under a sky that is masked invalid, as in outdoor DIODE. RGB and depth come from the same
+buildings and trees under a sky that is masked invalid, as in outdoor DIODE. As in DIODE, outdoor depth stays
+valid out to the scanner's range (the ground near the horizon lies beyond any model's 80 m), so evaluation
+must decide what to do with it (its window), not the data. RGB and depth come from the same
 ray hits (z-depth in metres), so they agree geometrically; surfaces carry procedural textures and Lambert
 shading, so a network has real monocular cues (texture gradients, occlusion, shading, horizon) to learn from.
 Each scene is scanned from a few nearby camera poses, all with one camera (fixed 60° field of view, near-level,
@@ -22,7 +24,8 @@ from ..artifacts import atomic_path
 
 #: One camera for every scan, as DIODE's single scanner camera: fixed intrinsics, near-level, tripod height.
 FOV_DEG = 60.0
-MAX_OUTDOOR_DEPTH = 80.0  # beyond this an outdoor ray counts as "far": depth 0, mask 0 (as in DIODE)
+#: DIODE's scanner (FARO Focus S350) returns depth out to 350 m; beyond it a ray counts as sky: depth 0, mask 0.
+SCANNER_RANGE = 350.0
 VAL_FRACTION = 0.15
 SCANS_PER_SCENE = 2
 
@@ -166,7 +169,7 @@ def render(domain: str, size: tuple[int, int], scene_seed: int, view: int) -> tu
 
     # Camera-space z-depth: t is along rays whose camera-space z component is 1.
     z = hit.t
-    far = ~np.isfinite(z) | (z > MAX_OUTDOOR_DEPTH)
+    far = ~np.isfinite(z) | (z > SCANNER_RANGE)
     shade = 0.35 + 0.65 * np.clip(hit.normal @ light, 0, 1)
     colour = hit.albedo * (shade * _texture(hit.uv, hit.pattern, scene_rng.uniform(0, 6)))[:, None]
     if domain == "indoors":

@@ -83,7 +83,8 @@ def search(rank: Callable[[], Sequence[str]], budget: Budget, try_keeping: Calla
         return SearchResult([], trials)
     ranking = list(rank())
     if not ranking:
-        raise EdgeDepthError("the accuracy budget is not met and no quantized layer is left to keep float; loosen the budget")
+        raise EdgeDepthError(f"the accuracy budget is not met ({'; '.join(budget.misses(full_int8_deltas))}) and no "
+                             "quantized layer is left to keep float; loosen the budget")
 
     def attempt(k: int) -> bool:
         deltas = try_keeping(list(ranking[:k]))
@@ -94,8 +95,8 @@ def search(rank: Callable[[], Sequence[str]], budget: Budget, try_keeping: Calla
     while not attempt(k):
         if k == len(ranking):
             raise EdgeDepthError(
-                f"the accuracy budget (δ1 drop ≤ {budget.delta1_drop}, AbsRel increase ≤ {budget.abs_rel_increase:.0%}) "
-                f"is not met even with all {k} quantized layers float; loosen the budget or check the held-out data"
+                f"the accuracy budget is not met even with all {k} quantized layers float "
+                f"({'; '.join(budget.misses(trials[-1]))}); loosen the budget or check the held-out data"
             )
         failing, k = k, min(2 * k, len(ranking))
     holding = k

@@ -1,9 +1,10 @@
 """quantize_onnx: float ONNX from `edgedepth export` + DIODE data → Q/DQ INT8 ONNX + manifest + sidecar.
 
 Steps: check the source → pick the calibration set (seeded, stratified) → statistics (cached) → Q/DQ in
-the target's flavour → optionally keep float the layers slower in INT8 → optionally keep float the layers
-INT8 hurts most until the accuracy budget holds → measure deltas and latency on held-out scenes through
-OpenVINO → write the model atomically, then its calibration manifest and sidecar.
+the target's flavour → measure calibration coverage on held-out scenes → optionally keep float the layers
+slower in INT8 → optionally keep float the layers INT8 hurts most until the accuracy budget (ground truth
+and fidelity to float) holds → score float and INT8 on held-out scenes through OpenVINO (deltas, fidelity,
+breakdown by depth range and domain, latency) → write the model atomically, then its manifest and sidecar.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import fnmatch
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import ensure_writable_parent, model_meta, publishing, read_sidecar, sha256
-from ..calibration import CalibrationSet, load_split, stratified_order
+from ..calibration import CalibrationSet, CalibrationWarning, load_split
 from ..data.transforms import Preprocessing
 from ..errors import EdgeDepthError, first_line
+from ..evaluation import DELTA_KEYS, FIDELITY_KEYS, EvalSet, Window, describe_samples
 from ..onnx_graph import compute_nodes, is_quantized, load_graph
 from . import budget as budget_search
-from .evaluate import Budget, HeldOut, latency_ms
+from . import coverage as calibration_coverage
+from .evaluate import Budget, latency_ms, predict_onnx
 from .flavours import FLAVOURS, Flavour
 from .nncf_engine import NncfQuantizer
 from .ort_engine import OrtQuantizer
@@ -54,9 +58,12 @@ def quantize_onnx(
     keep_float_slow: bool = False,
     seed: int = 0,
     manifest: str | os.PathLike | None = None,
+    min_depth: float | None = None,
+    max_depth: float | None = None,
 ) -> Path:
     """Write `output` (Q/DQ INT8 ONNX), its calibration manifest (default `<output stem>.calibration.json`)
-    and its sidecar `<output>.json`; returns `output`."""
+    and its sidecar `<output>.json`; returns `output`. `min_depth`/`max_depth`: the evaluation window
+    (default: the model's depth range)."""
     _check_choice("target", target, FLAVOURS)
     _check_choice("engine", engine, ENGINES)
     _check_choice(f"method (with engine {engine})", method, ENGINES[engine].methods)
@@ -69,12 +76,12 @@ def quantize_onnx(
         raise EdgeDepthError(f"output {output} would overwrite the float model; choose another output path")
     keep = resolve_patterns(keep_float, [node.name for node in graph.node])
     size = tuple(meta["input_size"])
-    pool, held_out_samples = load_split(data)
-    calibration = CalibrationSet.pick(pool, samples, size, seed, root=Path(data),
-                                      preprocessing=Preprocessing.from_record(meta.get("preprocessing")))
-    held_out_samples = stratified_order(held_out_samples, seed)[:HELD_OUT_IMAGES]
-    held_out = HeldOut(held_out_samples, size, meta["depth"]) if held_out_samples else None
-    held_out = held_out if held_out and held_out.count else None
+    preprocessing = Preprocessing.from_record(meta.get("preprocessing"))
+    window = Window.of(meta["depth"], min_depth, max_depth)
+    pool, _ = load_split(data)
+    calibration = CalibrationSet.pick(pool, samples, size, seed, root=Path(data), preprocessing=preprocessing)
+    held_out = EvalSet.held_out(data, size, window, HELD_OUT_IMAGES, seed, preprocessing)
+    held_out = held_out if len(held_out) else None
     if accuracy_budget is not None and held_out is None:
         raise EdgeDepthError(f"an accuracy budget needs held-out scenes with valid depth, but {data} has too few scenes")
     flavour = FLAVOURS[target]
@@ -104,7 +111,8 @@ def quantize_onnx(
                 "source_onnx_sha256": source_sha256,
                 "opset": meta.get("opset"),
                 "dynamic": meta.get("dynamic", "none"),
-                "calibration": {"manifest": str(manifest_path), **calibration.manifest},
+                "calibration": {"manifest": str(manifest_path), **calibration.manifest,
+                                "drawn_from": describe_samples(calibration.samples)},
                 "statistics": {"cache": quantizer.stats_path and str(quantizer.stats_path),
                                "reused": quantizer.stats_cached},
                 **record,
@@ -115,7 +123,7 @@ def quantize_onnx(
 class _Session:
     """One quantization run: writes candidate models into `work`, measures them, records what was decided."""
 
-    def __init__(self, quantizer, flavour: Flavour, source: Path, work: Path, held_out: HeldOut | None, probe_batch):
+    def __init__(self, quantizer, flavour: Flavour, source: Path, work: Path, held_out: EvalSet | None, probe_batch):
         self.quantizer, self.flavour, self.source, self.work = quantizer, flavour, source, work
         self.held_out, self.probe_batch = held_out, probe_batch  # probe_batch: one input for per-layer timing
         self.written = 0
@@ -135,38 +143,58 @@ class _Session:
             full_int8, keep = self._keep_slow_layers_float(full_int8, keep, record)
         if self.held_out is None:
             record["keep_float"]["all"] = keep
-            record["evaluation"] = None
+            record["evaluation"] = record["coverage"] = None
             record["evaluation_skipped"] = "the data folder has too few scenes to hold any out"
             return full_int8, record
-        reference, float_ms = self.held_out.predict(self.source, time_it=True)
-        predictions, int8_ms = self.held_out.predict(full_int8, time_it=True)
+        coverage = record["coverage"] = self._coverage(full_int8)
+        reference, float_ms = predict_onnx(self.held_out, self.source, time_it=True)
+        predictions, int8_ms = predict_onnx(self.held_out, full_int8, time_it=True)
         latency = {"float": float_ms, "int8_before_budget": int8_ms, "int8": int8_ms}
-        current = self.held_out.deltas(reference, predictions)
+        current = self.held_out.compare(reference, predictions)
         final = full_int8
         if accuracy_budget is not None:
-            result = self._search(full_int8, keep, accuracy_budget, reference, current, record)
+            try:
+                result = self._search(full_int8, keep, accuracy_budget, reference, current, record)
+            except EdgeDepthError as exc:  # name the calibration's weak spots beside the miss
+                raise EdgeDepthError(f"{exc.message}; worst-covered layers: {calibration_coverage.worst_layers(coverage)}")
             record["keep_float"]["budget"] = result.kept
-            record["budget"] = {"delta1_drop": accuracy_budget.delta1_drop,
-                                "abs_rel_increase": accuracy_budget.abs_rel_increase,
-                                "checked_on": "95 % upper bounds of the per-image deltas",
+            record["budget"] = {**accuracy_budget.record(), "checked_on": "95 % bounds of the per-image values",
                                 "candidates": "quantized layers, most sensitive first", "trials": result.trials}
             keep = keep + result.kept
             if result.kept:
                 final = self.write(keep)
-                predictions, latency["int8"] = self.held_out.predict(final, time_it=True)
-                current = self.held_out.deltas(reference, predictions)
+                predictions, latency["int8"] = predict_onnx(self.held_out, final, time_it=True)
+                current = self.held_out.compare(reference, predictions)
         record["keep_float"]["all"] = keep
         record["evaluation"] = {
             "runtime": "openvino (CPU, f32 inference precision)",
-            "held_out_samples": self.held_out.count,
+            "held_out_samples": len(self.held_out),
+            "held_out": self.held_out.describe(),
+            "output_kind": "metric",
             "float": self.held_out.score(reference),
             "int8": self.held_out.score(predictions),
-            "deltas": current,
+            "deltas": {key: current[key] for key in DELTA_KEYS},
+            "fidelity": {key: current[key] for key in FIDELITY_KEYS},
+            "breakdown": self.held_out.breakdown(predictions, reference),
+            "default_budget": Budget().record(),
             "meets_default_budget": Budget().holds(current),
+            "default_budget_misses": Budget().misses(current),
             "latency_ms": latency,
             "latency_note": "median of 20 batch-1 runs after warm-up on a shared CPU: indicative, noisy",
         }
         return final, record
+
+    def _coverage(self, full_int8: Path) -> dict[str, Any]:
+        """Calibration coverage of the held-out images; a warning when some tensor is not covered."""
+        with _progress("quantize: calibration coverage", None):
+            coverage = calibration_coverage.measure(self.source, full_int8, self.held_out.batches)
+        if coverage["uncovered"]:
+            warnings.warn(
+                f"the calibration set does not cover the held-out data: {len(coverage['uncovered'])} quantized "
+                f"tensor(s) saturate on more than {coverage['uncovered_share']:.0%} of their held-out values, worst "
+                f"{calibration_coverage.worst_layers(coverage)}; calibrate on more or more varied --samples, try "
+                "--method percentile or entropy, or --keep-float those layers", CalibrationWarning, stacklevel=4)
+        return coverage
 
     def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict, record: dict):
         def rank() -> list[str]:
@@ -185,7 +213,7 @@ class _Session:
         with _progress("quantize: accuracy-budget search", None) as advance:
             def try_keeping(extra: list[str]) -> dict[str, float]:
                 advance(1)
-                return self.held_out.deltas(reference, self.held_out.predict(self.write(keep + extra))[0])
+                return self.held_out.compare(reference, predict_onnx(self.held_out, self.write(keep + extra))[0])
 
             return budget_search.search(rank, accuracy_budget, try_keeping, current)
 
