@@ -8,11 +8,12 @@ from click.testing import CliRunner
 
 from edgedepth.bench import PLANS, BenchOptions, run_bench
 from edgedepth.cli import main
+from edgedepth.evaluation import FIDELITY_KEYS
 from edgedepth.metrics import METRIC_KEYS
 
 LATENCY_KEYS = {"median_ms", "p90_ms", "p99_ms", "fps", "runs"}
 ROW_KEYS = {"backend", "precision", "device", "status", "reason", "artifact", "artifact_mb", "settings",
-            "latency_model", "latency_e2e", "metrics", "deltas", "output_mean_abs_diff", "peak_memory_mb"}
+            "latency_model", "latency_e2e", "metrics", "deltas", "fidelity", "breakdown", "peak_memory_mb"}
 FAST = ["--warmup", "1", "--runs", "3", "--images", "2", "--calibration-samples", "4", "--threads", "1"]
 
 
@@ -29,7 +30,7 @@ def bench_run(random_checkpoint, synthetic_root, tmp_path_factory):
 
 def test_json_holds_every_cpu_row_with_latency_and_accuracy(bench_run):
     _, report, _ = bench_run
-    assert report["schema"] == "edgedepth-bench/1"
+    assert report["schema"] == "edgedepth-bench/2"
     assert [(r["backend"], r["precision"]) for r in report["rows"]] == PLANS["cpu"]
     for row in report["rows"]:
         assert set(row) == ROW_KEYS and row["status"] == "ok", row["reason"]
@@ -38,21 +39,27 @@ def test_json_holds_every_cpu_row_with_latency_and_accuracy(bench_run):
             assert 0 < latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"]
             assert latency["fps"] == pytest.approx(1000 / latency["median_ms"])
         assert row["latency_e2e"]["median_ms"] > 0 and row["artifact_mb"] > 0
-        assert set(row["metrics"]) == set(METRIC_KEYS) == set(row["deltas"])
+        assert set(row["metrics"]) == set(METRIC_KEYS) | {"pixels", "excluded"} and set(row["deltas"]) == set(METRIC_KEYS)
+        assert set(row["fidelity"]) == set(FIDELITY_KEYS)
     conditions = report["conditions"]
     assert conditions["input_size"] == [64, 64] and conditions["batch"] == 1 and conditions["threads"] == 1
+    assert conditions["held_out"]["domains"] == {"indoors": 1, "outdoor": 1}, "bench's images cover both domains"
+    assert conditions["held_out"]["window"] == {"min_depth": 0.1, "max_depth": 80.0}
     assert {"torch", "onnxruntime", "openvino"} <= set(conditions["versions"])
 
 
-def test_deltas_are_against_the_torch_fp32_row(bench_run):
+def test_deltas_and_fidelity_are_against_the_torch_fp32_row(bench_run):
     rows = {(r["backend"], r["precision"]): r for r in bench_run[1]["rows"]}
     reference = rows["torch", "fp32"]
-    assert reference["output_mean_abs_diff"] == 0 and set(reference["deltas"].values()) == {0.0}
+    assert reference["fidelity"]["rel_deviation"] == 0 and set(reference["deltas"].values()) == {0.0}
     for key, row in rows.items():
         for metric in METRIC_KEYS:
             assert row["deltas"][metric] == pytest.approx(row["metrics"][metric] - reference["metrics"][metric])
         if key[1] == "fp32":  # the same function in another runtime: differences are rounding only
-            assert row["output_mean_abs_diff"] < 1e-4
+            assert row["fidelity"]["max_abs_diff"] < 1e-4 and row["fidelity"]["delta1_vs_float"] == 1.0
+        ranges = row["breakdown"]["depth_ranges"]
+        assert sum(r["pixels"] for r in ranges) == row["breakdown"]["total"]["pixels"] == row["metrics"]["pixels"]
+        assert {d["domain"] for d in row["breakdown"]["domains"]} == {"indoors", "outdoor"}
 
 
 def test_table_and_markdown_show_the_json_numbers(bench_run):
@@ -63,16 +70,27 @@ def test_table_and_markdown_show_the_json_numbers(bench_run):
         abs_rel = f"{row['metrics']['abs_rel']:.4f}"
         assert median in markdown and abs_rel in markdown
         assert abs_rel in output
-    assert "lraspp_mobilenet_v3_large @ 64x64" in markdown
+        if row["precision"] == "int8":
+            deviation = f"{row['fidelity']['rel_deviation']:.2%}"
+            assert deviation in markdown and deviation in output
+            outdoor = next(d for d in row["breakdown"]["domains"] if d["domain"] == "outdoor")
+            assert f"| {row['backend']} int8 | outdoor (1 img) | {outdoor['pixels']} |" in markdown
+    assert "lraspp_mobilenet_v3_large @ 64x64" in markdown and "1 indoors, 1 outdoor" in markdown
 
 
-def test_error_maps_show_five_panels_per_int8_row(bench_run):
+def test_error_maps_show_five_panels_and_the_error_against_depth_per_int8_row(bench_run):
     from PIL import Image
+
+    from edgedepth.report import PLOT_HEIGHT
 
     maps = sorted((bench_run[2] / "maps").glob("*.png"))
     assert len(maps) == 2 * 2  # two INT8 rows × two images
     assert {p.name.rsplit(".", 2)[1] for p in maps} == {"onnxruntime-int8", "openvino-int8"}
-    assert Image.open(maps[0]).size == (5 * 64, 64)
+    image = np.asarray(Image.open(maps[0]))
+    assert image.shape == (64 + PLOT_HEIGHT, 5 * 64, 3)
+    plot = image[64:]
+    red = (plot[..., 0] > 180) & (plot[..., 1] < 80) & (plot[..., 2] < 80)
+    assert red.sum() > 20, "the mean |Δ| line against depth is drawn"
 
 
 def test_cached_artifacts_are_reused(bench_run, random_checkpoint, synthetic_root):
@@ -133,7 +151,7 @@ def test_bench_and_report_import_no_runtime():
     import sys
 
     code = ("import sys, edgedepth.bench, edgedepth.report, edgedepth.fusion; "
-            "print([m for m in ('openvino', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules])")
+            "print([m for m in ('openvino', 'onnxruntime', 'onnx', 'tensorrt', 'edgedepth.train') if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
@@ -161,6 +179,5 @@ def test_cuda_bench_runs_torch_fp32_and_fp16_on_the_gpu(random_checkpoint, synth
     report = run_bench(random_checkpoint, synthetic_root, options)
     assert [(r.precision, r.status) for r in report.rows] == [("fp32", "ok"), ("fp16", "ok")], report.rows
     fp32, fp16 = report.rows
-    scale = float(np.mean([np.abs(p).mean() for p in fp32.predictions]))
-    assert fp16.output_mean_abs_diff < 1e-2 * scale  # FP16 rounding, not another function
+    assert fp16.fidelity["rel_deviation"] < 1e-2  # FP16 rounding, not another function
     assert fp16.settings["autocast"] == "fp16" and fp32.latency_model.median_ms > 0

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 from edgedepth.artifacts import read_sidecar
 from edgedepth.cli import main
 from edgedepth.demo import REQUIRED_GAIN, Demo, evaluate_model, export_model, quantize_model, synthesise, train_model
+from edgedepth.quantize import Budget
 from edgedepth.quantize.budget import quantized_layers
 
 
@@ -19,6 +20,9 @@ def test_fast_demo_runs_every_step_and_quantizes_within_the_budget(tmp_path):
     assert evaluation["meets_default_budget"], "the budget search must end with the default budget met"
     printed = " ".join(result.output.split())  # rich wraps lines at the console width
     assert "meets the default budget" in printed and "95 % bound" in printed
+    fidelity = evaluation["fidelity"]
+    assert f"fidelity to float: deviation {fidelity['rel_deviation']:.2%}" in printed
+    assert "outdoor" in printed and "dev from float" in printed  # the breakdown table
     assert (tmp_path / "bench.json").is_file() and (tmp_path / "openvino-int8").is_dir()
 
 
@@ -34,6 +38,10 @@ def test_the_demo_model_beats_the_median_baseline_twice_over_and_its_int8_meets_
         step(demo)
     assert demo.results["abs_rel_gain"] >= REQUIRED_GAIN, demo.results
     info = read_sidecar(demo.int8_onnx)
-    assert info["evaluation"]["meets_default_budget"], info["evaluation"]["deltas"]
+    evaluation = info["evaluation"]
+    assert evaluation["meets_default_budget"], evaluation["default_budget_misses"]
+    fidelity = evaluation["fidelity"]  # judged against float too, not only against ground truth
+    assert fidelity["rel_deviation_bound"] <= Budget().rel_deviation and fidelity["delta1_vs_float_bound"] >= Budget().delta1_vs_float
+    assert info["coverage"]["tensors_measured"] > 0 and evaluation["held_out"]["domains"].keys() == {"indoors", "outdoor"}
     kept, still_int8 = info["keep_float"]["budget"], quantized_layers(demo.int8_onnx)
     assert len(kept) <= 0.1 * (len(kept) + len(still_int8)), f"the budget needed {len(kept)} layers float"

@@ -47,6 +47,7 @@ def test_scene_level_split_is_deterministic_and_never_shares_a_scene(synthetic_r
 
 @pytest.mark.parametrize("damage, message", [
     ("no_depth", "has no depth file"),
+    ("no_mask", "has no validity mask"),
     ("wrong_shape", "has shape"),
     ("corrupt_npy", "not a readable .npy"),
 ])
@@ -57,6 +58,8 @@ def test_broken_samples_are_clear_errors_naming_the_file(tmp_path, synthetic_roo
     depth = folder / f"{source.rgb.stem}_depth.npy"
     if damage == "no_depth":
         depth.unlink()
+    elif damage == "no_mask":  # read as all-valid, it would score sky and sensor dropouts as truth
+        (folder / f"{source.rgb.stem}_depth_mask.npy").unlink()
     elif damage == "wrong_shape":
         np.save(depth, np.ones((5, 7, 1), np.float32))
     else:

@@ -139,15 +139,30 @@ def test_sidecar_and_manifest_record_how_it_was_made(quantized, float_model):
     assert info["samples"] == SAMPLES == len(info["calibration"]["files"])
     manifest = json.loads(open(info["calibration"]["manifest"]).read())
     assert manifest["sha256"] == info["calibration"]["sha256"] and manifest["seed"] == 0
+    assert info["calibration"]["drawn_from"]["images"] == SAMPLES
+    assert set(info["calibration"]["drawn_from"]["domains"]) == {"indoors", "outdoor"}
     evaluation = info["evaluation"]
     assert evaluation["held_out_samples"] > 0
+    held_out = evaluation["held_out"]
+    assert held_out["domains"] == {"indoors": 2, "outdoor": 2} and held_out["window"] == {"min_depth": 0.1, "max_depth": 80.0}
+    assert not set(held_out["scenes"]) & {f"{f['split']}/{f['domain']}/{f['scene']}" for f in info["calibration"]["files"]}
+    fidelity = evaluation["fidelity"]
+    assert 0 < fidelity["rel_deviation"] <= fidelity["rel_deviation_bound"] and fidelity["max_abs_diff"] > 0
+    assert fidelity["delta1_vs_float_bound"] <= fidelity["delta1_vs_float"] <= 1
+    breakdown = evaluation["breakdown"]
+    assert sum(row["pixels"] for row in breakdown["depth_ranges"]) == breakdown["total"]["pixels"] == evaluation["int8"]["pixels"]
+    coverage = info["coverage"]
+    assert coverage["images"] == evaluation["held_out_samples"] and coverage["tensors_measured"] > 10
+    shares = [row["outside"] for row in coverage["tensors"]]
+    assert shares == sorted(shares, reverse=True) and all(row["layers"] for row in coverage["tensors"])
     deltas = evaluation["deltas"]
     assert set(deltas) >= {"delta1_drop", "delta1_drop_bound", "abs_rel_increase", "abs_rel_increase_bound"}
     assert deltas["delta1_drop_bound"] >= deltas["delta1_drop"] and deltas["abs_rel_increase_bound"] >= deltas["abs_rel_increase"]
     float_scores, int8_scores = evaluation["float"], evaluation["int8"]
     assert deltas["delta1_drop"] == pytest.approx(float_scores["delta1"] - int8_scores["delta1"], abs=1e-9)
     assert deltas["abs_rel_increase"] == pytest.approx(int8_scores["abs_rel"] / float_scores["abs_rel"] - 1, abs=1e-9)
-    assert evaluation["meets_default_budget"] == Budget().holds(evaluation["deltas"])
+    assert evaluation["meets_default_budget"] == Budget().holds({**deltas, **fidelity})
+    assert evaluation["default_budget_misses"] == Budget().misses({**deltas, **fidelity})
 
 
 def test_manifest_picks_the_same_samples_for_the_same_seed(synthetic_root):
@@ -235,7 +250,7 @@ def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(trained_floa
                            samples=SAMPLES, accuracy_budget=Budget(0.0, 0.0))
     info = read_sidecar(output)
     assert len(info["keep_float"]["budget"]) >= 1
-    assert Budget(0.0, 0.0).holds(info["evaluation"]["deltas"])
+    assert Budget(0.0, 0.0).holds({**info["evaluation"]["deltas"], **info["evaluation"]["fidelity"]})
     assert info["budget"]["trials"][0]["kept_float"] == 0 and not Budget(0.0, 0.0).holds(info["budget"]["trials"][0])
     assert info["evaluation"]["latency_ms"]["int8_before_budget"] is not None
     ranked = info["sensitivity"]["most_sensitive"]
@@ -243,24 +258,26 @@ def test_budget_of_zero_keeps_layers_float_until_int8_costs_nothing(trained_floa
     assert info["keep_float"]["budget"][0] == ranked[0]["layer"], "the most sensitive layer is kept float first"
 
 
+FAITHFUL = {"rel_deviation": 0.001, "rel_deviation_bound": 0.002, "delta1_vs_float": 1.0, "delta1_vs_float_bound": 0.999}
+
+
 def test_budget_holds_on_upper_bounds_so_a_lucky_mean_does_not_pass():
-    lucky = {"delta1_drop": -0.001, "delta1_drop_bound": 0.002, "abs_rel_increase": -0.01, "abs_rel_increase_bound": 0.01}
+    lucky = {"delta1_drop": -0.001, "delta1_drop_bound": 0.002, "abs_rel_increase": -0.01, "abs_rel_increase_bound": 0.01,
+             **FAITHFUL}
     assert not Budget(0.0, 0.0).holds(lucky) and Budget(0.002, 0.01).holds(lucky)
     assert not Budget(0.001, 0.05).holds(lucky)
 
 
-def test_deltas_are_int8_minus_float_against_ground_truth_with_a_95_percent_bound(synthetic_root):
-    from edgedepth.quantize.evaluate import HeldOut
-
-    _, samples = load_split(synthetic_root)
-    held_out = HeldOut(samples, (64, 64), {"min_depth": 0.1, "max_depth": 80.0})
-    truth = [depth[None, None] for depth in held_out.depths]
-    same = held_out.deltas(truth, truth)
-    assert all(value == 0 for value in same.values())
-    noisy = [depth * np.float32(1.3) for depth in truth]  # every pixel leaves δ1, AbsRel rises from 0 to 0.3
-    worse = held_out.deltas([t * np.float32(1.01) for t in truth], noisy)
-    assert worse["delta1_drop"] == pytest.approx(1.0) and worse["delta1_drop_bound"] >= worse["delta1_drop"]
-    assert worse["abs_rel_increase"] == pytest.approx(0.29 / 0.01, rel=1e-3)
+def test_int8_better_than_float_against_ground_truth_but_far_from_float_misses_the_default_budget():
+    """The issue's case: saturated INT8 output that happens to sit nearer the truth than an under-trained float."""
+    better = {"delta1_drop": -0.05, "delta1_drop_bound": -0.02, "abs_rel_increase": -0.16, "abs_rel_increase_bound": -0.01,
+              "rel_deviation": 0.088, "rel_deviation_bound": 0.134, "delta1_vs_float": 0.897, "delta1_vs_float_bound": 0.792}
+    misses = Budget().misses(better)
+    assert not Budget().holds(better) and len(misses) == 2 and all(m.startswith("fidelity:") for m in misses)
+    assert "deviation from float 13.40% > 2%" in misses[0]
+    assert Budget.parse("0.01,0.05,0.2,0.7").holds(better)
+    with pytest.raises(EdgeDepthError, match="DEVIATION,DELTA1_VS_FLOAT"):
+        Budget.parse("0.01,0.05,0.2")
 
 
 def test_reverting_one_layer_rewires_it_to_float_and_ranks_sensitivity(quantized, float_model, tmp_path):
@@ -296,15 +313,15 @@ def test_budget_search_finds_the_fewest_top_ranked_layers():
 
     def try_keeping(layers):
         missing = len(needed - set(layers))
-        return {"delta1_drop_bound": 0.004 * missing, "abs_rel_increase_bound": 0.0}
+        return {"delta1_drop_bound": 0.004 * missing, "abs_rel_increase_bound": 0.0, **FAITHFUL}
 
     result = search(lambda: ranking, Budget(0.003, 0.05), try_keeping, try_keeping([]))
     assert result.kept == ranking[:5]
     assert [t["kept_float"] for t in result.trials][:5] == [0, 1, 2, 4, 8]
     assert search(lambda: ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
-    with pytest.raises(EdgeDepthError, match="not met even with all 20"):
-        search(lambda: ranking, Budget(0.0, 0.0), lambda layers: {"delta1_drop_bound": 0.1, "abs_rel_increase_bound": 0.0},
-               try_keeping([]))
+    far = {"delta1_drop_bound": 0.0, "abs_rel_increase_bound": 0.0, **FAITHFUL, "rel_deviation_bound": 0.1}
+    with pytest.raises(EdgeDepthError, match=r"not met even with all 20 .*\(fidelity: deviation from float 10.00% > 2%\)"):
+        search(lambda: ranking, Budget(), lambda layers: far, far)
 
 
 def test_budget_met_by_full_int8_skips_the_sensitivity_sweep():
@@ -313,8 +330,55 @@ def test_budget_met_by_full_int8_skips_the_sensitivity_sweep():
     def rank():
         raise AssertionError("the sweep ran although full INT8 met the budget")
 
-    free = {"delta1_drop_bound": 0.001, "abs_rel_increase_bound": 0.01}
+    free = {"delta1_drop_bound": 0.001, "abs_rel_increase_bound": 0.01, **FAITHFUL}
     assert search(rank, Budget(), lambda layers: free, free).kept == []
+
+
+def test_coverage_names_the_layer_a_narrow_calibration_set_leaves_uncovered(tmp_path):
+    """Conv → Relu calibrated on inputs in [0, 1], held-out inputs in [0, 2]: the conv reads a saturating input."""
+    from onnx import TensorProto, helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from edgedepth.quantize.coverage import UNCOVERED_SHARE, measure, quantized_ranges, worst_layers
+
+    weight = numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["y"], name="relu")],
+        "narrow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [weight])
+    float_path, int8_path = tmp_path / "float.onnx", tmp_path / "int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), float_path)
+    rng = np.random.default_rng(0)
+
+    class Narrow(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter({"x": rng.uniform(0, 1, (1, 3, 8, 8)).astype(np.float32)} for _ in range(4))
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    quantize_static(float_path, int8_path, Narrow(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    ranges = quantized_ranges(int8_path)
+    assert ranges["x"]["layers"] == ["conv"] and ranges["x"]["range"][1] == pytest.approx(1.0, abs=0.01)
+    held_out = [rng.uniform(0, 2, (1, 3, 8, 8)).astype(np.float32) for _ in range(3)]
+    coverage = measure(float_path, int8_path, held_out)
+    worst = coverage["tensors"][0]
+    assert worst["tensor"] == "x" and worst["outside"] == pytest.approx(0.5, abs=0.06)  # half of U(0, 2) is > 1
+    assert "x" in coverage["uncovered"] and worst["held_out"][1] > 1.9
+    assert worst_layers(coverage) == f"conv (input x {worst['outside']:.1%} saturated)"
+    assert measure(float_path, int8_path, [b / 2 for b in held_out])["outside_overall"] < UNCOVERED_SHARE
+
+
+def test_cli_warns_when_one_calibration_image_does_not_cover_the_held_out_scenes(float_model, synthetic_root, tmp_path):
+    output = tmp_path / "narrow.int8.onnx"
+    result = run_cli(float_model, "--data", synthetic_root, "-o", output, "--samples", 1, "--target", "tensorrt")
+    assert result.exit_code == 0, result.output
+    coverage = read_sidecar(output)["coverage"]
+    assert coverage["uncovered"], "one calibration image should leave some tensor uncovered on held-out scenes"
+    printed = " ".join(result.output.split())
+    assert "warning: the calibration set does not cover the held-out data" in printed
+    assert coverage["tensors"][0]["tensor"] in printed and "calibration coverage:" in printed
 
 
 def test_slow_int8_layers_are_profiled_per_layer(quantized, float_model):

@@ -5,6 +5,7 @@ import torch
 from click.testing import CliRunner
 
 from edgedepth.cli import main
+from edgedepth.metrics import METRIC_KEYS
 from edgedepth.models import load_checkpoint
 from edgedepth.train import TrainConfig, evaluate_checkpoint, train
 
@@ -29,12 +30,16 @@ def test_the_trained_checkpoint_rebuilds_records_how_it_was_made_and_beats_the_b
 
 def test_evaluate_command_prints_the_table_and_writes_json(trained_checkpoint, synthetic_root, tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(trained_checkpoint), "--data", str(synthetic_root),
-                                       "--json", str(tmp_path / "m.json")])
+                                       "--json", str(tmp_path / "m.json"), "--max-depth", "30"])
     assert result.exit_code == 0, result.output
-    assert "median baseline" in result.output and "abs_rel" in result.output
+    assert "median baseline" in result.output and "abs_rel" in result.output and "outdoor (2 img)" in result.output
     data = json.loads((tmp_path / "m.json").read_text())
     assert data["images"] == 4  # the val/ split of the fixture
-    assert set(data["model"]) == set(data["baseline"]) == {"mae", "rmse", "abs_rel", "delta1", "delta2", "delta3"}
+    assert set(data["model"]) == set(data["baseline"]) == set(METRIC_KEYS) | {"pixels", "excluded"}
+    held_out = data["held_out"]
+    assert held_out["domains"] == {"indoors": 2, "outdoor": 2} and held_out["window"] == {"min_depth": 0.1, "max_depth": 30.0}
+    assert data["model"]["excluded"] == held_out["excluded_pixels"] > 0  # outdoor ground beyond 30 m
+    assert sum(row["pixels"] for row in data["breakdown"]["depth_ranges"]) == data["model"]["pixels"]
 
 
 def test_a_single_scene_cannot_be_validated(tmp_path, synthetic_root):
