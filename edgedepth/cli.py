@@ -165,7 +165,7 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, outp
 @main.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="DIODE-layout folder; its val/ split is scored when it has one, else every image.")
+              help="DIODE-layout folder; its val/ split is scored (a folder without one: its held-out scenes).")
 @window_options
 @json_option("the metrics")
 def evaluate(checkpoint, data, min_depth, max_depth, json_path):
