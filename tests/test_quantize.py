@@ -467,6 +467,24 @@ def test_cli_unknown_keep_float_pattern_and_nncf_for_tensorrt(float_model, synth
                                  "--target", "tensorrt"), output, "use engine ort")
 
 
+def test_cli_budget_miss_is_one_line_naming_the_fidelity_miss_and_the_worst_covered_layers(float_model, synthetic_root,
+                                                                                           output, monkeypatch):
+    from edgedepth.quantize import budget
+
+    def unmet(rank, accuracy_budget, try_keeping, full_int8):  # as search ends when even all-float misses
+        raise EdgeDepthError(f"the accuracy budget is not met even with all 3 quantized layers float "
+                             f"({'; '.join(accuracy_budget.misses({**full_int8, 'rel_deviation_bound': 0.5}))})")
+
+    monkeypatch.setattr(budget, "search", unmet)
+    result = run_cli(float_model, "--data", synthetic_root, "-o", output, "--accuracy-budget", "--target", "tensorrt",
+                     "--samples", SAMPLES)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if not line.startswith("warning: ")]  # warnings may precede it
+    assert len(errors) == 1 and errors[0].startswith("Error: the accuracy budget is not met"), result.output
+    assert "fidelity: deviation from float 50.00% > 2%" in errors[0] and "; worst-covered layers: " in errors[0]
+    assert "saturated)" in errors[0] and not output.exists()
+
+
 def test_no_valid_sample_fails(synthetic_root):
     with pytest.raises(EdgeDepthError, match="no valid sample"):
         CalibrationSet.pick([], 4, (64, 64))
