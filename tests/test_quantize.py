@@ -274,7 +274,7 @@ def test_int8_better_than_float_against_ground_truth_but_far_from_float_misses_t
               "rel_deviation": 0.088, "rel_deviation_bound": 0.134, "delta1_vs_float": 0.897, "delta1_vs_float_bound": 0.792}
     misses = Budget().misses(better)
     assert not Budget().holds(better) and len(misses) == 2 and all(m.startswith("fidelity:") for m in misses)
-    assert "deviation from float 13.40% > 2%" in misses[0]
+    assert "deviation from float 13.40% > 4%" in misses[0]
     assert Budget.parse("0.01,0.05,0.2,0.7").holds(better)
     with pytest.raises(EdgeDepthError, match="DEVIATION,DELTA1_VS_FLOAT"):
         Budget.parse("0.01,0.05,0.2")
@@ -320,7 +320,7 @@ def test_budget_search_finds_the_fewest_top_ranked_layers():
     assert [t["kept_float"] for t in result.trials][:5] == [0, 1, 2, 4, 8]
     assert search(lambda: ranking, Budget(), try_keeping, try_keeping([])).kept == ranking[:3]
     far = {"delta1_drop_bound": 0.0, "abs_rel_increase_bound": 0.0, **FAITHFUL, "rel_deviation_bound": 0.1}
-    with pytest.raises(EdgeDepthError, match=r"not met even with all 20 .*\(fidelity: deviation from float 10.00% > 2%\)"):
+    with pytest.raises(EdgeDepthError, match=r"not met even with all 20 .*\(fidelity: deviation from float 10.00% > 4%\)"):
         search(lambda: ranking, Budget(), lambda layers: far, far)
 
 
@@ -481,7 +481,7 @@ def test_cli_budget_miss_is_one_line_naming_the_fidelity_miss_and_the_worst_cove
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     errors = [line for line in result.output.splitlines() if not line.startswith("warning: ")]  # warnings may precede it
     assert len(errors) == 1 and errors[0].startswith("Error: the accuracy budget is not met"), result.output
-    assert "fidelity: deviation from float 50.00% > 2%" in errors[0] and "; worst-covered layers: " in errors[0]
+    assert "fidelity: deviation from float 50.00% > 4%" in errors[0] and "; worst-covered layers: " in errors[0]
     assert "saturated)" in errors[0] and not output.exists()
 
 

@@ -10,8 +10,11 @@ at a time so memory stays bounded, and each tensor's share of saturating values 
 
 A held-out set that saturates a tensor the calibration set did not is a calibration set that does not cover
 the data: the remedy is more (or more varied) samples, another method, or keeping the layers that read that
-tensor float. Measured: the small lraspp of evaluate.py (2 epochs, 20 calibration samples, tensorrt
-flavour) ... TODO
+tensor float. Measured: the under-trained lraspp of evaluate.py (20 calibration samples, 4 held-out images):
+its head's output saturated on 27 % of held-out values, 30 tensors over UNCOVERED_SHARE; the demo model
+(64 samples, 64 held-out images): ≤ 0.1 % in the UINT8 flavours and ≤ 0.8 % in the tensorrt flavour with
+minmax or percentile, while entropy, which clips on purpose, saturated 13–16 tensors over it, up to 16 %,
+the clipped head costing up to 16 m of far depth.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import numpy as np
 
 from ..onnx_graph import QDQ_OPS
 
-#: A tensor counts as not covered when more than this share of its held-out values saturates. TODO measured
+#: A tensor counts as not covered when more than this share of its held-out values saturates: above what
+#: minmax and percentile calibration leave on the demo model (≤ 0.8 %), below the broken and the clipped
+#: cases (module docstring). A squeeze-excite vector holds few values per image, so one saturating value
+#: there weighs more: read the share with the tensor's size in mind.
 UNCOVERED_SHARE = 0.01
 #: Tensors listed in the printed summary (the sidecar lists them all, worst first).
 WORST_SHOWN = 3

@@ -10,8 +10,9 @@ The budget judges INT8 twice, against ground truth and against the float model:
 - fidelity: the INT8 output's mean relative deviation from the float output (95 % upper bound over images)
   and δ1 with float as the reference (95 % lower bound). Ground truth alone lets a broken artifact through:
   an under-trained float model's errors can be "corrected" by saturated INT8 output that happens to lie
-  nearer the truth (measured: lraspp 128×128 after 2 epochs on 24 scans, AbsRel 0.80 → 0.67 "better" in
-  INT8 while its output deviated 4–18 % from float per image).
+  nearer the truth (measured: lraspp 128×128 after 2 epochs on 24 scans, tensorrt flavour: AbsRel
+  0.80 → 0.67 "better" in INT8, the ground-truth budget met, while its output deviated 8.8 % from float,
+  13.4 % on the 95 % bound, with δ1-vs-float 0.90: its head saturated on 27 % of the held-out values).
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ import numpy as np
 from ..errors import EdgeDepthError
 
 LATENCY_WARMUP, LATENCY_RUNS = 3, 20
-#: Default fidelity limits. Measured on the trained demo model (lraspp 96×128, 800 scans × 12 epochs; 64
-#: held-out images through OpenVINO, minmax on 64 samples): full INT8 deviates ... TODO
-MAX_REL_DEVIATION = 0.02
+#: Default fidelity limits, on the 95 % bounds, set at what well-calibrated INT8 reaches. Measured on two
+#: trainings of the demo model (lraspp 96×128, 800 scans × 12 epochs; 64 samples, 64 held-out images through
+#: OpenVINO), deviation bound / δ1-vs-float bound: minmax and percentile in the UINT8 flavours 1.7–1.9 % / 1.000,
+#: in the tensorrt flavour (symmetric INT8) 2.8–3.3 % / 0.9998; entropy, which clips the head and the
+#: squeeze-excite activations (max |Δ| 11–16 m), 3.8–5.6 % / 0.94–0.998; the broken INT8 of the module
+#: docstring 13.4 % / 0.79. A 2 % limit would fail every well-calibrated TensorRT build of the demo model.
+MAX_REL_DEVIATION = 0.04
 MIN_DELTA1_VS_FLOAT = 0.99
 
 
@@ -42,14 +47,14 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str) -> Budget:
-        """'0.01,0.05' (ground-truth limits; fidelity at its defaults) or '0.01,0.05,0.02,0.99' (all four)."""
+        """'0.01,0.05' (ground-truth limits; fidelity at its defaults) or '0.01,0.05,0.04,0.99' (all four)."""
         try:
             values = [float(v) for v in text.split(",")]
             if len(values) not in (2, 4):
                 raise ValueError
         except ValueError:
             raise EdgeDepthError(f"accuracy budget {text!r} is not DELTA1_DROP,ABSREL_INCREASE[,DEVIATION,DELTA1_VS_FLOAT] "
-                                 "(e.g. 0.01,0.05 or 0.01,0.05,0.02,0.99)")
+                                 "(e.g. 0.01,0.05 or 0.01,0.05,0.04,0.99)")
         if any(v < 0 for v in values) or (len(values) == 4 and values[3] > 1):
             raise EdgeDepthError(f"accuracy budget {text!r}: every limit must be ≥ 0, and δ1 vs float ≤ 1")
         return cls(*values)

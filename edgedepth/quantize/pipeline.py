@@ -23,7 +23,7 @@ from ..artifacts import ensure_writable_parent, model_meta, publishing, read_sid
 from ..calibration import CalibrationSet, CalibrationWarning, load_split
 from ..data.transforms import Preprocessing
 from ..errors import EdgeDepthError, first_line
-from ..evaluation import DELTA_KEYS, FIDELITY_KEYS, EvalSet, Window, describe_samples
+from ..evaluation import ALIGNMENTS, DELTA_KEYS, FIDELITY_KEYS, EvalSet, Window, describe_samples
 from ..onnx_graph import compute_nodes, is_quantized, load_graph
 from . import budget as budget_search
 from . import coverage as calibration_coverage
@@ -171,6 +171,7 @@ class _Session:
             "held_out_samples": len(self.held_out),
             "held_out": self.held_out.describe(),
             "output_kind": "metric",
+            "alignment": ALIGNMENTS["metric"],
             "float": self.held_out.score(reference),
             "int8": self.held_out.score(predictions),
             "deltas": {key: current[key] for key in DELTA_KEYS},
