@@ -14,7 +14,7 @@ import numpy as np
 
 from .artifacts import atomic_path
 from .bench import Report, Row
-from .colormaps import colorize
+from .colormaps import colorize, label_font
 from .evaluation import DEPTH_BIN_EDGES
 from .fusion import INT8_PRECISIONS
 from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells
@@ -179,11 +179,11 @@ PLOT_HEIGHT, PLOT_BINS = 160, 24
 def depth_error_plot(depth: np.ndarray, diff: np.ndarray, width: int, title: str) -> np.ndarray:
     """PLOT_HEIGHT×width RGB plot (Pillow only): each scored pixel's |Δ| (grey) against its ground-truth depth
     on a log axis, and the mean |Δ| per depth bin (red); the breakdown's depth-range edges are marked."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     canvas = Image.new("RGB", (width, PLOT_HEIGHT), (255, 255, 255))
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
-    left, right, top, bottom = 34, width - 6, 14, PLOT_HEIGHT - 14
+    draw, font = ImageDraw.Draw(canvas), label_font(PLOT_HEIGHT)
+    left, right, top, bottom = 40, width - 8, 18, PLOT_HEIGHT - 18
     draw.text((left, 1), title, fill=(0, 0, 0), font=font)
     if depth.size == 0 or right - left < 20:
         return np.asarray(canvas)
@@ -194,7 +194,7 @@ def depth_error_plot(depth: np.ndarray, diff: np.ndarray, width: int, title: str
     for edge in (e for e in DEPTH_BIN_EDGES if d_lo < e < d_hi):
         x = float(x_of(edge))
         draw.line([(x, top), (x, bottom)], fill=(225, 225, 225))
-        draw.text((x - 4, bottom + 1), f"{edge:g}", fill=(90, 90, 90), font=font)
+        draw.text((x - 5, bottom + 2), f"{edge:g}", fill=(90, 90, 90), font=font)
     pick = np.random.default_rng(0).permutation(depth.size)[:5000]  # a fixed subsample keeps the PNG readable
     draw.point(list(zip(x_of(depth[pick]).tolist(), y_of(diff[pick]).tolist())), fill=(170, 170, 170))
     edges = np.geomspace(d_lo, d_hi, PLOT_BINS + 1)
@@ -204,9 +204,9 @@ def depth_error_plot(depth: np.ndarray, diff: np.ndarray, width: int, title: str
         draw.line([(float(x_of(d)), float(y_of(v))) for d, v in means], fill=(220, 30, 30), width=2)
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=(0, 0, 0))
     draw.text((2, top - 2), f"{y_hi:.2g}", fill=(0, 0, 0), font=font)
-    draw.text((2, bottom - 10), "0", fill=(0, 0, 0), font=font)
-    draw.text((left, bottom + 1), f"{d_lo:.2g}", fill=(90, 90, 90), font=font)
-    draw.text((right - 24, bottom + 1), f"{d_hi:.3g}", fill=(90, 90, 90), font=font)
+    draw.text((2, bottom - 12), "0", fill=(0, 0, 0), font=font)
+    draw.text((left, bottom + 2), f"{d_lo:.2g}", fill=(90, 90, 90), font=font)
+    draw.text((right - 30, bottom + 2), f"{d_hi:.3g}", fill=(90, 90, 90), font=font)
     return np.asarray(canvas)
 
 
