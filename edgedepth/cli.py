@@ -152,9 +152,10 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
     val/ split stays untouched for `edgedepth evaluate`. Each epoch prints validation AbsRel, δ1 and RMSE.
 
     \b
-    After every epoch: -o NAME.pt    the best epoch so far (what export and evaluate take)
-                       NAME.last.pt  the latest epoch, with optimizer, scheduler and epoch for --resume
-    Under torchrun (e.g. `torchrun --nproc_per_node 4 -m edgedepth train --device cuda ...`) it trains with
+    After every epoch:  -o NAME.pt    the best epoch so far (what export and evaluate take)
+                        NAME.last.pt  the latest epoch, with the state --resume goes on from
+
+    Under torchrun (`torchrun --nproc_per_node 4 -m edgedepth train --device cuda ...`) it trains with
     DistributedDataParallel, one process per GPU; rank 0 alone prints and writes.
     """
     from .distributed import from_env
