@@ -153,6 +153,13 @@ def _other_version(path: Path, tmp_path: Path) -> Path:
     return tmp_path / "old.last.pt"
 
 
+def _damaged(path: Path, tmp_path: Path) -> Path:
+    blob = _blob(path)
+    blob["state_dict"].popitem()
+    torch.save(blob, tmp_path / "damaged.last.pt")
+    return tmp_path / "damaged.last.pt"
+
+
 @pytest.mark.parametrize("bad, options, message", [
     (lambda run, tmp: _junk(tmp), [], "unreadable"),
     (lambda run, tmp: run[0], [], "holds no training state"),
@@ -160,7 +167,8 @@ def _other_version(path: Path, tmp_path: Path) -> Path:
     (lambda run, tmp: run[1], ["--batch-size", "4"], "--batch-size 8"),
     (lambda run, tmp: _other_version(run[1], tmp), [], "edgedepth 0.0.1"),
     (lambda run, tmp: run[1], ["--epochs", "1"], "already trained 1"),
-], ids=["corrupt", "best-checkpoint", "other-arch", "other-batch", "other-version", "finished"])
+    (lambda run, tmp: _damaged(run[1], tmp), [], "do not fit"),
+], ids=["corrupt", "best-checkpoint", "other-arch", "other-batch", "other-version", "finished", "damaged"])
 def test_a_bad_resume_file_is_one_line_and_trains_nothing(bad, options, message, interrupted, synthetic_root, tmp_path):
     resume = bad(interrupted, tmp_path)
     before = interrupted[1].stat().st_mtime_ns
