@@ -8,7 +8,7 @@ warm-up between CUDA synchronisations, over a step count every rank agrees on:
     loader    batches from the DataLoader: what training sees
     resident  the same step on one batch kept on the GPU: the GPU's ceiling (a gap means input-bound)
 
-    python benchmarks/train_throughput.py                              # one GPU, about 60-90 s
+    python benchmarks/train_throughput.py                              # one GPU, about 60-90 s (repo on PYTHONPATH)
     torchrun --nproc_per_node 8 benchmarks/train_throughput.py         # a node's GPUs (global images/s)
     python benchmarks/train_throughput.py --device cpu --arch lraspp_mobilenet_v3_large --size 64x64 \\
         --batch-size 4 --scans 8 --seconds 1                           # a smoke test of the code path
