@@ -45,7 +45,7 @@ from .models import (
 #: The precise-BatchNorm pass: this many training images, evenly spaced, in batches of PRECISE_BN_BATCH.
 PRECISE_BN_IMAGES = 128
 PRECISE_BN_BATCH = 32
-VAL_BATCH = 16  # eval mode: per-image results do not depend on it
+VAL_BATCH = 16  # the validation loss is a mean per batch: batches are dealt to the ranks whole
 #: The median-depth baseline reads at most this many evenly spaced training depth maps: all of any synthetic
 #: set here, a bounded read on DIODE (its 25,458 maps at 512×512 are 27 GB of float32).
 MEDIAN_IMAGES = 1024
@@ -254,7 +254,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
         spread = _evenly_spaced(len(train_samples), PRECISE_BN_IMAGES)
         bn_share = _batch_share(len(spread), PRECISE_BN_BATCH, job)
         bn_images = _Loaded([train_samples[spread[i]] for i in bn_share], size)
-        val_share = job.shard(range(len(val_samples)))
+        val_share = _batch_share(len(val_samples), VAL_BATCH, job)
         val_set = _Loaded([val_samples[i] for i in val_share], size)
         depth_range = dict(DEFAULT_DEPTH)
         median = job.from_main(median_depth(train_samples, size) if job.is_main else None)
@@ -427,21 +427,20 @@ def _average_batchnorm(layers: list[torch.nn.Module], job: Distributed) -> None:
 @torch.no_grad()
 def _validate(model: torch.nn.Module, val_set: _Loaded, indices: Sequence[int], where: Placement, job: Distributed,
               depth_range: dict, weights: LossWeights) -> tuple[float, dict[str, float]]:
-    """Mean per-image loss and metrics over every rank's share of the validation images (`val_set`, whose
-    items are the images `indices`): each image weighs the same, so the result does not depend on how the
-    images were shared out, and every rank gets it."""
+    """Validation loss (each batch's loss weighted by its images) and mean per-image metrics over every rank's
+    whole batches (`val_set` holds the images `indices`): the batches and sums of one process, on every rank."""
     model.eval()
-    rows, positions = {}, iter(indices)
-    for x, depth, valid in val_set.batches(VAL_BATCH):
+    losses, per_image = {}, {}
+    for k, (x, depth, valid) in enumerate(val_set.batches(VAL_BATCH)):
+        first = indices[k * VAL_BATCH]
         pred = model(where.images(x)).float()
         depth, valid = depth.to(where.device), valid.to(where.device)
-        for p, d, v in zip(pred, depth, valid):
-            loss = depth_loss(p[None], d[None], v[None], depth_range["max_depth"], weights).item()
-            metrics = depth_metrics(p.cpu().numpy(), d.cpu().numpy(), v.cpu().numpy(), depth_range["min_depth"],
-                                    depth_range["max_depth"])
-            rows[next(positions)] = (loss, metrics)
-    rows = job.gather(rows)
-    return float(np.mean([loss for loss, _ in rows])), mean_metrics(metrics for _, metrics in rows)
+        losses[first] = depth_loss(pred, depth, valid, depth_range["max_depth"], weights).item() * len(x)
+        for offset, (p, d, v) in enumerate(zip(pred, depth, valid)):
+            per_image[first + offset] = depth_metrics(p.cpu().numpy(), d.cpu().numpy(), v.cpu().numpy(),
+                                                      depth_range["min_depth"], depth_range["max_depth"])
+    per_image = job.gather(per_image)
+    return sum(job.gather(losses)) / len(per_image), mean_metrics(per_image)
 
 
 def evaluate_predictor(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[diode.Sample],

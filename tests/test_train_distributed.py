@@ -35,8 +35,8 @@ SAME_RUN = 1e-6
 
 @pytest.fixture(scope="module")
 def scale_root(tmp_path_factory):
-    """48 scans at 64×64: 36 training images (precise BN: 2 batches), 4 validation, 8 held out, so each of
-    2 ranks gets a share of every stage."""
+    """48 scans at 64×64: 36 training images (3 steps of 16, 2 precise-BN batches), 4 validation images (one
+    batch: rank 1 has none and must still agree), 8 held out (4 per rank in `evaluate`)."""
     from edgedepth.data.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("scale") / "diode", 48, seed=0, size=(64, 64))
