@@ -138,28 +138,47 @@ def synth(out, count, seed, size):
               help="Registered model.")
 @click.option("--size", default="96x128", show_default=True, help="Model input size HxW (multiples of the arch's stride).")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Global batch: split evenly over the processes under torchrun.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--backbone-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="Local state-dict file for the backbone (nothing is downloaded).")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="cuda: mixed precision (bf16, else fp16) and channels-last; one GPU per torchrun process.")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="DataLoader processes per training process (default: 0 on CPU, up to 8 per GPU).")
+@click.option("--accumulate", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Micro-batches per process and step, gradients summed: N processes train as one with --accumulate N.")
+@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path),
+              help="Go on from an interrupted run's <name>.last.pt, with the same options (only --epochs may change).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint to write (the best epoch by validation loss).")
-def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, output):
+              help="Checkpoint of the best epoch (by validation loss); <name>.last.pt beside it holds the latest.")
+def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, device, workers, accumulate, resume, output):
     """Train a depth network: Adam, ReduceLROnPlateau on validation loss, best epoch kept.
 
     Validation uses held-back scenes of the training split (scene-level 90/10, deterministic); the folder's
     val/ split stays untouched for `edgedepth evaluate`. Each epoch prints validation AbsRel, δ1 and RMSE.
+
+    \b
+    After every epoch:  -o NAME.pt    the best epoch so far (what export and evaluate take)
+                        NAME.last.pt  the latest epoch, with the state --resume goes on from
+
+    Under torchrun (`torchrun --nproc_per_node 4 -m edgedepth train --device cuda ...`) it trains with
+    DistributedDataParallel, one process per GPU; rank 0 alone prints and writes.
     """
+    from .distributed import from_env
     from .train import TrainConfig
     from .train import train as run_training
 
     config = TrainConfig(arch=arch, size=_size(size), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         backbone_weights=str(backbone_weights) if backbone_weights else None)
-    meta = run_training(data, output, config, log=click.echo)
-    base = meta["baseline"]["metrics"]["abs_rel"]
-    click.echo(f"best epoch {meta['train']['best_epoch']}: val AbsRel {meta['metrics']['abs_rel']:.3f} "
-               f"(constant-median baseline {base:.3f}); checkpoint {output}")
+                         backbone_weights=str(backbone_weights) if backbone_weights else None, device=device,
+                         workers=workers, accumulate=accumulate)
+    meta = run_training(data, output, config, log=click.echo, resume=resume)
+    if from_env().is_main:
+        base = meta["baseline"]["metrics"]["abs_rel"]
+        click.echo(f"best epoch {meta['train']['best_epoch']}: val AbsRel {meta['metrics']['abs_rel']:.3f} "
+                   f"(constant-median baseline {base:.3f}); checkpoint {output}")
 
 
 @main.command()
@@ -168,19 +187,24 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, outp
               help="DIODE-layout folder; its val/ split is scored (a folder without one: its held-out scenes).")
 @window_options
 @json_option("the metrics")
-def evaluate(checkpoint, data, min_depth, max_depth, json_path):
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="Where the model runs (float32); one GPU per torchrun process.")
+def evaluate(checkpoint, data, min_depth, max_depth, json_path, device):
     """Score a checkpoint against ground truth beside the constant-median-depth baseline.
 
     Metrics on valid pixels inside the evaluation window, averaged per image then over images: MAE, RMSE,
     AbsRel, SqRel, RMSE-log, log10 and δ1–δ3 (share of pixels within 1.25, 1.25², 1.25³ of the truth); then
-    broken down by depth range and by domain.
+    broken down by depth range and by domain. Under torchrun each process scores its share of the images;
+    rank 0 prints and writes the metrics of them all.
     """
+    from .distributed import from_env
     from .report import print_metrics
     from .train import evaluate_checkpoint
 
-    result = evaluate_checkpoint(checkpoint, data, min_depth=min_depth, max_depth=max_depth)
-    print_metrics(result, _console(json_path))
-    _write_json(result, json_path)
+    result = evaluate_checkpoint(checkpoint, data, device=device, min_depth=min_depth, max_depth=max_depth)
+    if from_env().is_main:
+        print_metrics(result, _console(json_path))
+        _write_json(result, json_path)
 
 
 @main.command("export")

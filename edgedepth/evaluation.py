@@ -21,7 +21,7 @@ import copy
 import os
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from .calibration import load_split, stratified_order
 from .data import diode
 from .data.transforms import IMAGENET, Preprocessing, preprocess, resize_nearest
 from .errors import EdgeDepthError
-from .metrics import depth_metrics, mean_metrics, pixel_metrics, scored_mask
+from .metrics import depth_metrics, mean_metrics, metrics_from_sums, pixel_sums, scored_mask
 
 #: How each output kind becomes metric depth before it meets ground truth (recorded with every score).
 #: Relative outputs get the standard per-image least-squares scale and shift (MiDaS, Ranftl et al. 2020),
@@ -115,9 +115,8 @@ class EvalSet:
     @classmethod
     def held_out(cls, data: str | os.PathLike, size: tuple[int, int], window: Window, limit: int | None = None,
                  seed: int = 0, preprocessing: Preprocessing = IMAGENET) -> EvalSet:
-        """The first `limit` (None: all) held-out images of `data` in the stratified order (module docstring)."""
-        _, held_out = load_split(data)
-        return cls(stratified_order(held_out, seed)[:limit], size, window, preprocessing)
+        """The first `limit` (None: all) of `held_out_samples(data)`, loaded."""
+        return cls(held_out_samples(data, limit, seed), size, window, preprocessing)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -128,9 +127,7 @@ class EvalSet:
 
     def describe(self) -> dict[str, Any]:
         """Which images: counts per domain, the scenes, the window and what it left out."""
-        return {**describe_samples([image.sample for image in self.images]), "window": self.window.record(),
-                "excluded_pixels": self.excluded, "skipped_images": self.skipped,
-                "selection": "held-out scenes; seeded, alternating indoors/outdoor, cycling through scenes"}
+        return _held_out_record([image.sample for image in self.images], self.window, self.excluded, self.skipped)
 
     def predict(self, infer: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
         """h×w outputs of `infer` (1×3×h×w → 1×1×h×w, e.g. a Runner's `infer`) over the images, one at a time."""
@@ -214,65 +211,47 @@ class EvalSet:
 
     def breakdown(self, predictions: Sequence[np.ndarray], reference: Sequence[np.ndarray] | None = None,
                   output_kind: str = "metric") -> dict[str, Any]:
-        """Metrics by ground-truth depth range and by domain; with a reference, also its metrics, the deltas
-        (prediction − reference) and the fidelity to it.
+        """Metrics by ground-truth depth range and by domain (`Tally.breakdown`)."""
+        return self.tally(predictions, reference, output_kind).breakdown()
 
-        Depth ranges pool the scored pixels of every image (the ranges' pixel-weighted values add up to the
-        `total` row); domains average per image as the headline numbers do (their image-weighted values add
-        up to the headline). Fidelity per domain is over every pixel, as in the headline; per depth range
-        over the scored pixels of that range."""
+    def tally(self, predictions: Sequence[np.ndarray], reference: Sequence[np.ndarray] | None = None,
+              output_kind: str = "metric") -> Tally:
+        """Each image's metrics (and its reference's, and the fidelity to it), and pixel sums per ground-truth
+        depth range: what headline numbers and breakdowns are read from, and what adds up over parts."""
         self._check(predictions)
-        gt = np.concatenate([image.depth[image.scored] for image in self.images]).astype(np.float64)
-        scored = lambda maps: np.concatenate([np.reshape(m, self.size)[i.scored] for m, i in zip(maps, self.images)])  # noqa: E731
-        depth = scored([self.to_depth(p, image, output_kind) for p, image in zip(predictions, self.images)])
-        outputs = None if reference is None else (
-            scored([self.to_depth(r, image, output_kind) for r, image in zip(reference, self.images)]),
-            scored(predictions), scored(reference))
+        rows = self.per_image(predictions, output_kind)
+        ref_rows = None if reference is None else self.per_image(reference, output_kind)
+        ranges: dict[int, dict[str, np.ndarray]] = {}
+        images = []
+        for i, image in enumerate(self.images):
+            paired = None if reference is None else reference[i]
+            self._add_range_sums(ranges, image, predictions[i], paired, output_kind)
+            fidelity = None if paired is None else pixel_fidelity(np.ravel(predictions[i]), np.ravel(paired), output_kind, self.window)
+            images.append(ImageRow(image.sample, rows[i], None if ref_rows is None else ref_rows[i], fidelity))
+        return Tally(images, ranges, self.window, output_kind, self.excluded, self.skipped)
 
-        def pooled(where: np.ndarray) -> dict[str, Any]:
-            row: dict[str, Any] = {"pixels": int(np.count_nonzero(where)), "metrics": self._pixel_metrics(depth[where], gt[where])}
-            if outputs is not None:
-                ref_depth, cand, ref = outputs
-                row.update(self._against_reference(row["metrics"], self._pixel_metrics(ref_depth[where], gt[where])))
-                row["fidelity"] = pixel_fidelity(cand[where], ref[where], output_kind, self.window)
-            return row
-
+    def _add_range_sums(self, ranges: dict, image: EvalImage, prediction, reference, output_kind: str) -> None:
+        """Add one image's pixel sums to `ranges`, per ground-truth depth range its scored pixels fall in."""
+        w, scored = self.window, image.scored
+        gt = image.depth[scored].astype(np.float64)
         bins = np.digitize(gt, DEPTH_BIN_EDGES, right=True)  # (lo, hi]: a pixel at exactly 80 m is in 20–80 m
-        edges = (0.0, *DEPTH_BIN_EDGES, np.inf)
-        ranges = []
+        depth = {"metrics": np.clip(self.to_depth(prediction, image, output_kind)[scored], w.min_depth, w.max_depth)}
+        if reference is not None:
+            depth["reference"] = np.clip(self.to_depth(reference, image, output_kind)[scored], w.min_depth, w.max_depth)
+            outputs = np.reshape(prediction, self.size)[scored], np.reshape(reference, self.size)[scored]
         for index in np.unique(bins):
-            lo, hi = edges[index], edges[index + 1]
-            label = f"> {lo:g} m" if np.isinf(hi) else f"{lo:g}–{hi:g} m"
-            ranges.append({"range": label, "min_m": lo, "max_m": None if np.isinf(hi) else hi, **pooled(bins == index)})
-        domains = []
-        for domain in sorted({image.domain for image in self.images}):
-            chosen = [i for i, image in enumerate(self.images) if image.domain == domain]
-            part, preds = self.subset(chosen), [predictions[i] for i in chosen]
-            metrics = part.score(preds, output_kind)
-            row: dict[str, Any] = {"domain": domain or "(none)", "images": len(chosen), "pixels": metrics["pixels"],
-                                   "metrics": {key: metrics[key] for key in BREAKDOWN_KEYS}}
+            here, sums = bins == index, ranges.setdefault(int(index), {})
+            for key, values in depth.items():
+                sums[key] = sums.get(key, 0) + pixel_sums(values[here], gt[here])
             if reference is not None:
-                refs = [reference[i] for i in chosen]
-                row.update(self._against_reference(row["metrics"], part.score(refs, output_kind)))
-                row["fidelity"] = part.fidelity(refs, preds, output_kind)
-            domains.append(row)
-        return {"depth_ranges": ranges, "total": pooled(np.ones(gt.size, bool)), "domains": domains,
-                "alignment": ALIGNMENTS[output_kind], "pooling": "depth ranges pool scored pixels; domains average per image"}
+                sums["fidelity"] = _merge_fidelity(sums.get("fidelity"),
+                                                   fidelity_sums(outputs[0][here], outputs[1][here], output_kind, w))
 
     def subset(self, indices: Sequence[int]) -> EvalSet:
         """The same evaluation over some of the images (nothing reloaded)."""
         part = copy.copy(self)
         part.images = [self.images[i] for i in indices]
         return part
-
-    def _pixel_metrics(self, depth: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-        metrics = pixel_metrics(np.clip(depth, self.window.min_depth, self.window.max_depth), gt)
-        return {key: metrics[key] for key in BREAKDOWN_KEYS}
-
-    @staticmethod
-    def _against_reference(metrics: dict[str, float], reference: dict[str, float]) -> dict[str, Any]:
-        reference = {key: reference[key] for key in BREAKDOWN_KEYS}
-        return {"reference": reference, "deltas": {key: metrics[key] - reference[key] for key in BREAKDOWN_KEYS}}
 
     def _check(self, predictions: Sequence[np.ndarray]) -> None:
         if len(predictions) != len(self.images):
@@ -284,6 +263,12 @@ def pixel_fidelity(candidate: np.ndarray, reference: np.ndarray, output_kind: st
     (share of pixels within 1.25× of it), the largest and the mean |c − r|. Metric depth is clamped into the
     window first (as for ground truth), so the units are metres; other outputs are compared as magnitudes,
     floored at RELATIVE_FLOOR of the reference's mean."""
+    return fidelity_from_sums(fidelity_sums(candidate, reference, output_kind, window))
+
+
+def fidelity_sums(candidate: np.ndarray, reference: np.ndarray, output_kind: str, window: Window) -> np.ndarray:
+    """[pixels, Σ relative deviation, pixels within 1.25×, Σ|c − r|, max |c − r|]: parts merge by adding the
+    first four and taking the largest of the last (`_merge_fidelity`)."""
     c, r = np.asarray(candidate, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     if output_kind == "metric":
         c, r = np.clip(c, window.min_depth, window.max_depth), np.clip(r, window.min_depth, window.max_depth)
@@ -291,8 +276,115 @@ def pixel_fidelity(candidate: np.ndarray, reference: np.ndarray, output_kind: st
         floor = max(RELATIVE_FLOOR * float(np.abs(r).mean()), 1e-12)
         c, r = np.maximum(np.abs(c), floor), np.maximum(np.abs(r), floor)
     diff = np.abs(c - r)
-    return {"rel_deviation": float(np.mean(diff / r)), "delta1_vs_float": float(np.mean(np.maximum(c / r, r / c) < 1.25)),
-            "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
+    return np.array([c.size, (diff / r).sum(), (np.maximum(c / r, r / c) < 1.25).sum(), diff.sum(), diff.max()])
+
+
+def fidelity_from_sums(sums: np.ndarray) -> dict[str, float]:
+    n, deviation, within, abs_diff, largest = (float(v) for v in sums)
+    return {"rel_deviation": deviation / n, "delta1_vs_float": within / n, "max_abs_diff": largest,
+            "mean_abs_diff": abs_diff / n}
+
+
+def _merge_fidelity(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
+    return b if a is None else np.array([*(a[:4] + b[:4]), max(a[4], b[4])])
+
+
+@dataclass
+class ImageRow:
+    sample: diode.Sample
+    metrics: dict[str, float]  # depth_metrics of the prediction (with its pixel counts)
+    reference: dict[str, float] | None  # depth_metrics of the reference's prediction
+    fidelity: dict[str, float] | None  # pixel_fidelity to the reference over every pixel
+
+
+@dataclass
+class Tally:
+    """A scored prediction set: a row per image and pixel sums per ground-truth depth range (bin index →
+    {"metrics", "reference", "fidelity"} sums). Tallies of disjoint images add up (`total`): chunks of a
+    large held-out set, or the ranks of a torchrun job."""
+
+    images: list[ImageRow]
+    ranges: dict[int, dict[str, np.ndarray]]
+    window: Window
+    output_kind: str = "metric"
+    excluded: int = 0  # valid ground-truth pixels outside the window
+    skipped: int = 0  # images with no ground truth inside it
+
+    @classmethod
+    def total(cls, parts: Iterable[Tally]) -> Tally:
+        parts = list(parts)
+        ranges: dict[int, dict[str, np.ndarray]] = {}
+        for part in parts:
+            for index, sums in part.ranges.items():
+                merged = ranges.setdefault(index, {})
+                for key, value in sums.items():
+                    merged[key] = _merge_fidelity(merged.get(key), value) if key == "fidelity" else merged.get(key, 0) + value
+        return cls([row for part in parts for row in part.images], ranges, parts[0].window, parts[0].output_kind,
+                   sum(p.excluded for p in parts), sum(p.skipped for p in parts))
+
+    def score(self) -> dict[str, float]:
+        """Mean per-image metrics, pixel counts summed (the headline numbers)."""
+        return mean_metrics(row.metrics for row in self.images)
+
+    def describe(self) -> dict[str, Any]:
+        return _held_out_record([row.sample for row in self.images], self.window, self.excluded, self.skipped)
+
+    def breakdown(self) -> dict[str, Any]:
+        """Metrics by ground-truth depth range and by domain; with a reference, also its metrics, the deltas
+        (prediction − reference) and the fidelity to it.
+
+        Depth ranges pool the scored pixels of every image (the ranges' pixel-weighted values add up to the
+        `total` row); domains average per image as the headline numbers do (their image-weighted values add
+        up to the headline). Fidelity per domain is over every pixel, as in the headline; per depth range
+        over the scored pixels of that range."""
+        edges = (0.0, *DEPTH_BIN_EDGES, np.inf)
+
+        def pooled(sums: dict[str, np.ndarray]) -> dict[str, Any]:
+            row: dict[str, Any] = {"pixels": int(sums["metrics"][0]), "metrics": _keys(metrics_from_sums(sums["metrics"]))}
+            if "reference" in sums:
+                row.update(_against_reference(row["metrics"], metrics_from_sums(sums["reference"])))
+                row["fidelity"] = fidelity_from_sums(sums["fidelity"])
+            return row
+
+        ranges = []
+        for index in sorted(self.ranges):
+            lo, hi = edges[index], edges[index + 1]
+            label = f"> {lo:g} m" if np.isinf(hi) else f"{lo:g}–{hi:g} m"
+            ranges.append({"range": label, "min_m": lo, "max_m": None if np.isinf(hi) else hi, **pooled(self.ranges[index])})
+        total = Tally.total([Tally([], {0: sums}, self.window) for sums in self.ranges.values()]).ranges[0]
+        domains = []
+        for domain in sorted({row.sample.domain for row in self.images}):
+            rows = [row for row in self.images if row.sample.domain == domain]
+            metrics = mean_metrics(row.metrics for row in rows)
+            entry: dict[str, Any] = {"domain": domain or "(none)", "images": len(rows), "pixels": metrics["pixels"],
+                                     "metrics": _keys(metrics)}
+            if rows[0].reference is not None:
+                entry.update(_against_reference(entry["metrics"], mean_metrics(row.reference for row in rows)))
+                entry["fidelity"] = {key: float(np.mean([row.fidelity[key] for row in rows])) for key in rows[0].fidelity}
+                entry["fidelity"]["max_abs_diff"] = max(row.fidelity["max_abs_diff"] for row in rows)
+            domains.append(entry)
+        return {"depth_ranges": ranges, "total": pooled(total), "domains": domains,
+                "alignment": ALIGNMENTS[self.output_kind], "pooling": "depth ranges pool scored pixels; domains average per image"}
+
+
+def _keys(metrics: dict[str, float]) -> dict[str, float]:
+    return {key: metrics[key] for key in BREAKDOWN_KEYS}
+
+
+def _against_reference(metrics: dict[str, float], reference: dict[str, float]) -> dict[str, Any]:
+    reference = _keys(reference)
+    return {"reference": reference, "deltas": {key: metrics[key] - reference[key] for key in BREAKDOWN_KEYS}}
+
+
+def held_out_samples(data: str | os.PathLike, limit: int | None = None, seed: int = 0) -> list[diode.Sample]:
+    """The one held-out policy (module docstring): held-out scenes, stratified order, the first `limit`."""
+    _, held_out = load_split(data)
+    return stratified_order(held_out, seed)[:limit]
+
+
+def _held_out_record(samples: Sequence[diode.Sample], window: Window, excluded: int, skipped: int) -> dict[str, Any]:
+    return {**describe_samples(samples), "window": window.record(), "excluded_pixels": excluded, "skipped_images": skipped,
+            "selection": "held-out scenes; seeded, alternating indoors/outdoor, cycling through scenes"}
 
 
 def least_squares_scale_shift(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:

@@ -76,20 +76,33 @@ def depth_metrics(
 
 def pixel_metrics(p: np.ndarray, g: np.ndarray) -> dict[str, float]:
     """The metrics over paired pixel arrays, pooled: predictions `p` (already clamped, > 0), ground truth `g`."""
+    return metrics_from_sums(pixel_sums(p, g))
+
+
+def pixel_sums(p: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The sums every metric is computed from (`metrics_from_sums`): sums of disjoint pixel sets add up, so
+    pooled metrics of a dataset can be built from its parts (chunks of images, ranks, depth ranges)."""
     p, g = np.asarray(p, dtype=np.float64), np.asarray(g, dtype=np.float64)
     ratio = np.maximum(p / g, g / p)
     err = p - g
     log_err = np.log(p) - np.log(g)
+    return np.array([p.size, np.abs(err).sum(), (err**2).sum(), (np.abs(err) / g).sum(), (err**2 / g).sum(),
+                     (log_err**2).sum(), np.abs(log_err).sum() / np.log(10), (ratio < 1.25).sum(),
+                     (ratio < 1.25**2).sum(), (ratio < 1.25**3).sum()])
+
+
+def metrics_from_sums(sums: np.ndarray) -> dict[str, float]:
+    n, abs_err, sq_err, abs_rel, sq_rel, log_sq, log10_abs, d1, d2, d3 = (float(v) for v in sums)
     return {
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "abs_rel": float(np.mean(np.abs(err) / g)),
-        "sq_rel": float(np.mean(err**2 / g)),
-        "rmse_log": float(np.sqrt(np.mean(log_err**2))),
-        "log10": float(np.mean(np.abs(log_err)) / np.log(10)),
-        "delta1": float(np.mean(ratio < 1.25)),
-        "delta2": float(np.mean(ratio < 1.25**2)),
-        "delta3": float(np.mean(ratio < 1.25**3)),
+        "mae": abs_err / n,
+        "rmse": float(np.sqrt(sq_err / n)),
+        "abs_rel": abs_rel / n,
+        "sq_rel": sq_rel / n,
+        "rmse_log": float(np.sqrt(log_sq / n)),
+        "log10": log10_abs / n,
+        "delta1": d1 / n,
+        "delta2": d2 / n,
+        "delta3": d3 / n,
     }
 
 

@@ -104,8 +104,10 @@ def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -
     return model
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write a checkpoint whose metadata (arch, input_size, depth, preprocessing, ...) rebuilds the model."""
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any],
+                    training_state: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint whose metadata (arch, input_size, depth, preprocessing, ...) rebuilds the model;
+    `training_state` (optimizer, scheduler, epoch, ...) rides along for `edgedepth train --resume`."""
     import torch
 
     for key in ("arch", "input_size"):
@@ -118,9 +120,12 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, A
         **meta,
         "input_size": list(meta["input_size"]),
     }
+    blob = {"format": CHECKPOINT_FORMAT, "meta": meta, "state_dict": model.state_dict()}
+    if training_state is not None:
+        blob["training_state"] = training_state
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, "meta": meta, "state_dict": model.state_dict()}, tmp)
+        torch.save(blob, tmp)
     return path
 
 
@@ -151,6 +156,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
             "the checkpoint is damaged or of another architecture"
         )
     return model.eval(), meta
+
+
+def load_training_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(weights, metadata, training state) of a checkpoint written with a training state."""
+    blob = read_checkpoint(path)
+    if "training_state" not in blob:
+        raise EdgeDepthError(f"{path} holds no training state to resume; resume from the <name>.last.pt that "
+                             "`edgedepth train -o <name>.pt` writes after every epoch")
+    return blob["state_dict"], blob["meta"], blob["training_state"]
 
 
 def _torch_load(path: str | os.PathLike, what: str) -> Any:

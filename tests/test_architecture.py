@@ -18,7 +18,7 @@ PACKAGE = Path(edgedepth.__file__).parent
 #: face: anyone may read `__version__` from it, and it names its API lazily, so it is in no layer.
 #: A new module must be placed here: the test fails on a module it does not know.
 LAYERS = [
-    {"errors", "artifacts", "onnx_graph"},
+    {"errors", "artifacts", "onnx_graph", "distributed"},
     {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
      "colormaps"},
     {"models", "wrappers", "calibration", "evaluation", "fusion", "fp16"},
@@ -27,7 +27,7 @@ LAYERS = [
      "quantize.float_layers", "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export",
      "train", "capi", "runtime"},
     {"bench", "report", "predict"},
-    {"cli", "demo"},
+    {"cli", "demo", "__main__"},
 ]
 #: Runtimes that only the code needing them may load (DESIGN.md: Polygraphy's import hygiene).
 RUNTIMES = ("onnx", "onnxruntime", "openvino", "tensorrt", "nncf", "av")

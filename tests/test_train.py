@@ -7,7 +7,12 @@ from click.testing import CliRunner
 from edgedepth.cli import main
 from edgedepth.metrics import METRIC_KEYS
 from edgedepth.models import load_checkpoint
-from edgedepth.train import TrainConfig, evaluate_checkpoint, train
+from edgedepth.train import (
+    TrainConfig,
+    evaluate_checkpoint,
+    last_checkpoint_path,
+    train,
+)
 
 
 def test_training_logs_each_epoch_and_keeps_the_best(synthetic_root, tmp_path):
@@ -16,6 +21,7 @@ def test_training_logs_each_epoch_and_keeps_the_best(synthetic_root, tmp_path):
                  progress=False, log=lines.append)
     assert len(lines) == 2 and all("AbsRel" in line for line in lines)  # one validation line per epoch
     assert meta["train"]["best_epoch"] in (1, 2) and load_checkpoint(tmp_path / "m.pt")[1]["train"] == meta["train"]
+    assert load_checkpoint(last_checkpoint_path(tmp_path / "m.pt"))[1]["train"]["epoch"] == 2  # the latest, beside it
 
 
 def test_the_trained_checkpoint_rebuilds_records_how_it_was_made_and_beats_the_baseline(trained_checkpoint, synthetic_root):
