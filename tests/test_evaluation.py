@@ -98,6 +98,30 @@ def test_breakdown_ranges_add_up_to_the_total_and_domains_to_the_headline(synthe
     assert sum(d["images"] * d["fidelity"]["rel_deviation"] for d in domains) / len(held_out) == pytest.approx(fidelity["rel_deviation"])
 
 
+def test_tallies_of_parts_add_up_to_the_tally_of_the_whole(synthetic_root):
+    """What lets `evaluate` score DIODE's val split in bounded chunks, and torchrun ranks their shares."""
+    from edgedepth.evaluation import Tally
+
+    held_out = EvalSet.held_out(synthetic_root, (64, 64), Window(0.1, 350.0))
+    reference = [image.depth * 1.1 + 0.3 for image in held_out.images]
+    candidate = [r * 0.97 for r in reference]
+    whole = held_out.tally(candidate, reference)
+    halves = [held_out.subset(part) for part in ([0, 2], [1, 3])]
+    added = Tally.total(half.tally([candidate[i] for i in part], [reference[i] for i in part])
+                        for half, part in zip(halves, ([0, 2], [1, 3])))
+    assert added.score() == pytest.approx(whole.score())
+    assert flat(added.breakdown()) == pytest.approx(flat(whole.breakdown()))
+
+
+def flat(tree, prefix=""):
+    """Nested dicts and lists → {"a.b.0.c": number} (pytest.approx compares flat mappings only)."""
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+    if isinstance(tree, list):
+        return {k: v for i, value in enumerate(tree) for k, v in flat(value, f"{prefix}{i}.").items()}
+    return {prefix: tree} if isinstance(tree, (int, float)) and tree is not None else {}
+
+
 def test_held_out_images_are_stratified_across_domains_and_scenes(synthetic_root):
     first_two = EvalSet.held_out(synthetic_root, (64, 64), WINDOW, limit=2)
     assert first_two.describe()["domains"] == {"indoors": 1, "outdoor": 1}

@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -46,6 +47,19 @@ def test_evaluate_command_prints_the_table_and_writes_json(trained_checkpoint, s
     assert held_out["domains"] == {"indoors": 2, "outdoor": 2} and held_out["window"] == {"min_depth": 0.1, "max_depth": 30.0}
     assert data["model"]["excluded"] == held_out["excluded_pixels"] > 0  # outdoor ground beyond 30 m
     assert sum(row["pixels"] for row in data["breakdown"]["depth_ranges"]) == data["model"]["pixels"]
+
+
+def test_evaluate_in_chunks_scores_as_one_pass(trained_checkpoint, synthetic_root, monkeypatch):
+    from edgedepth import train as training
+
+    whole = evaluate_checkpoint(trained_checkpoint, synthetic_root)
+    monkeypatch.setattr(training, "EVAL_CHUNK", 1)  # one image loaded at a time
+    chunked = evaluate_checkpoint(trained_checkpoint, synthetic_root)
+    assert chunked["model"] == pytest.approx(whole["model"]) and chunked["baseline"] == pytest.approx(whole["baseline"])
+    ranges = lambda result: [(r["pixels"], r["metrics"]["abs_rel"], r["metrics"]["rmse"])  # noqa: E731
+                             for r in result["breakdown"]["depth_ranges"]]
+    assert ranges(chunked) == pytest.approx(ranges(whole))
+    assert chunked["held_out"] == whole["held_out"]
 
 
 def test_a_single_scene_cannot_be_validated(tmp_path, synthetic_root):
