@@ -194,7 +194,7 @@ def write_results(results: list, args: argparse.Namespace) -> None:
         trained = arch in args.checkpoint
         origin = "trained" if trained else ("seeded random init: the absolute accuracy columns mean nothing, "
                                             "the deltas still measure what INT8 changed")
-        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.checkpoint}` ({origin}).", "", to_markdown(report),
+        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.model}` ({origin}).", "", to_markdown(report),
                   "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
     args.output.write_text("\n".join(lines))
 

@@ -37,7 +37,7 @@ def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 #: Sidecar keys that describe the model rather than the artifact; every step copies them forward.
-MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing")
+MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing", "output_kind", "size_multiple", "source")
 
 
 def model_meta(sidecar: dict) -> dict:

@@ -1,16 +1,18 @@
 """The bench loop: every available backend × precision on the same images with the same preprocessing.
 
-From a checkpoint it exports, quantizes and builds whatever is missing (cached under `engines/<checkpoint
-hash>/`; INT8 ONNX named by calibration settings, engines by the hash of their source ONNX), or takes ONNX
-already made (`BenchOptions.onnx_sources`), then measures each row: latency after warm-up
-(model-only and end-to-end), accuracy against ground truth on held-out images (evaluation.EvalSet: both
-domains, decoded and preprocessed once), deltas and fidelity against the float PyTorch row with their
-breakdown by depth range and domain, peak memory and artifact size. It returns a `Report` of dataclasses;
-report.py renders it.
+From a model in any form (sources.ModelSource) it exports, quantizes and builds whatever is missing (cached
+under `engines/<model fingerprint>/`; INT8 ONNX named by calibration settings, engines by the hash of their
+source ONNX), or takes ONNX already made (`BenchOptions.onnx_sources`), then measures each row: latency after
+warm-up (model-only and end-to-end), accuracy against ground truth on held-out images (evaluation.EvalSet:
+both domains, decoded and preprocessed once, scored after the alignment the model's output kind needs),
+deltas and fidelity against the reference row (the float PyTorch model; for a bare ONNX, which has none, the
+first float row) with their breakdown by depth range and domain, peak memory and artifact size. It returns a
+`Report` of dataclasses; report.py renders it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import platform
@@ -24,10 +26,10 @@ import numpy as np
 
 from .artifacts import is_finished, sha256, tool_versions
 from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
-from .data.transforms import Preprocessing
 from .errors import EdgeDepthError, RuntimeMissing
-from .evaluation import EvalImage, EvalSet, Window
+from .evaluation import ALIGNMENTS, EvalImage, EvalSet, Window
 from .metrics import METRIC_KEYS
+from .sources import ModelRequest, ModelSource, resolve_source
 
 DEMO_CHECKPOINT = Path("runs/demo/model.pt")
 DEMO_DATA = Path("runs/demo/data")
@@ -79,7 +81,7 @@ class Row:
 
 @dataclass
 class Conditions:
-    checkpoint: str
+    model: str  # where the model came from (sources.ModelSource.origin)
     arch: str
     input_size: list[int]
     depth: dict[str, Any]
@@ -95,6 +97,9 @@ class Conditions:
     held_out: dict[str, Any]  # domains, scenes, evaluation window and what it excluded
     versions: dict[str, str]
     memory: str
+    output_kind: str = "metric"
+    alignment: str = ALIGNMENTS["metric"]  # how outputs meet ground truth (evaluation.ALIGNMENTS)
+    reference: str | None = None  # the row deltas and fidelity are taken against
 
 
 @dataclass
@@ -113,21 +118,21 @@ class BenchOptions:
     cpu: CpuOptions = field(default_factory=CpuOptions)  # threads for every runtime; OpenVINO's streams/hint
     images: int = 8
     calibration_samples: int = 128
-    min_depth: float | None = None  # evaluation window (None: the checkpoint's depth range)
+    min_depth: float | None = None  # evaluation window (None: the model's depth range)
     max_depth: float | None = None
     engines: Path = Path("engines")
-    #: ONNX already made for this checkpoint, used instead of exporting/quantizing: "fp32" → float ONNX,
+    #: ONNX already made for this model, used instead of exporting/quantizing: "fp32" → float ONNX,
     #: a quantize target ("openvino", "onnxruntime", "tensorrt") → its Q/DQ INT8 ONNX.
     onnx_sources: dict[str, Path] = field(default_factory=dict)
 
 
-def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
+def run_bench(model: ModelSource | ModelRequest | str | os.PathLike | None = None, data: str | os.PathLike | None = None,
               options: BenchOptions | None = None, progress: Callable[[int, str], None] | None = None) -> Report:
-    """Measure every row of the device's plan; rows whose runtime is absent come back skipped with a reason."""
-    from .models import read_checkpoint_meta
-
+    """Measure every row of the device's plan; rows whose runtime is absent come back skipped with a reason.
+    `model`: a resolved source, what the user declared (`ModelRequest`), or a model file (default: the demo's
+    checkpoint)."""
     options = options or BenchOptions()
-    checkpoint, data = Path(checkpoint or DEMO_CHECKPOINT), Path(data or DEMO_DATA)
+    data = Path(data or DEMO_DATA)
     say = progress or (lambda done, label: None)
     if options.device not in PLANS:
         raise EdgeDepthError(f"unknown device {options.device!r}; choose cpu or cuda")
@@ -136,41 +141,61 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
     plan_rows(options.device, options.backends)
     if options.warmup < 0 or options.runs < 1 or options.images < 1:
         raise EdgeDepthError("bench needs warm-up runs ≥ 0, timed runs ≥ 1 and images ≥ 1")
-    if not checkpoint.is_file():
-        hint = "run `edgedepth demo` first" if checkpoint == DEMO_CHECKPOINT else "check the model path"
-        raise EdgeDepthError(f"checkpoint {checkpoint} not found; {hint}")
-    meta = read_checkpoint_meta(checkpoint)
-    size = tuple(meta["input_size"])
-    window = Window.of(meta["depth"], options.min_depth, options.max_depth)
-    eval_set = EvalSet.held_out(data, size, window, options.images, preprocessing=Preprocessing.from_record(meta.get("preprocessing")))
+    source = model if isinstance(model, ModelSource) else bench_source(model)
+    size = source.input_size
+    window = Window.of(source.depth, options.min_depth, options.max_depth)
+    eval_set = EvalSet.held_out(data, size, window, options.images, preprocessing=source.preprocessing)
     if not len(eval_set):
         raise EdgeDepthError(f"{data} has no held-out scene with ground truth inside {window.min_depth:g}–{window.max_depth:g} m; "
                              "give a DIODE root with a val/ split, or a folder of several scenes")
     threads = options.cpu.thread_count
     options = replace(options, cpu=replace(options.cpu, threads=threads))  # every runtime gets the same count
-    cache = ArtifactCache(checkpoint, data, options)
+    cache = ArtifactCache(source, data, options)
     rows: list[Row] = []
     for done, (backend, precision) in enumerate(plan_rows(options.device, options.backends)):
         say(done, f"{backend} {precision}")
         row = Row(backend, precision, options.device)
         rows.append(row)
+        if backend == "torch" and source.model is None:
+            row.status, row.reason = "skipped", (f"no PyTorch model: {source.origin} is an ONNX; bench the PyTorch "
+                                                 "model it was exported from for this row")
+            continue
         try:
             measure_row(row, cache, eval_set, threads, options)
         except EdgeDepthError as exc:
             row.status, row.reason = ("skipped" if isinstance(exc, RuntimeMissing) else "failed"), exc.message
-    reference = next((r for r in rows if r.status == "ok" and (r.backend, r.precision) == PLANS[options.device][0]), None)
+    reference = reference_row(rows)
     if reference is not None:
         for row in rows:
-            add_deltas(row, reference, eval_set)
+            add_deltas(row, reference, eval_set, source.output_kind)
     conditions = Conditions(
-        checkpoint=str(checkpoint), arch=meta["arch"], input_size=list(size), depth=meta["depth"],
+        model=source.origin, arch=source.arch, input_size=list(size), depth=source.depth,
         device=options.device, processor=processor_name(), cores=os.cpu_count() or 1, threads=threads, batch=1,
         warmup=options.warmup, runs=options.runs, data=str(data), images=len(eval_set), held_out=eval_set.describe(),
         versions=tool_versions(),
         memory="peak resident memory the row added over the process's at its start (Linux VmHWM, reset per row)"
         if options.device == "cpu" else "peak CUDA memory allocated by torch during the row",
+        output_kind=source.output_kind, alignment=ALIGNMENTS[source.output_kind],
+        reference=reference.label if reference is not None else None,
     )
     return Report(conditions, rows, eval_set.images)
+
+
+def bench_source(model: ModelRequest | str | os.PathLike | None) -> ModelSource:
+    """The model to bench: what was declared or given, else the demo's checkpoint."""
+    request = model if isinstance(model, ModelRequest) else ModelRequest(path=Path(model) if model else None)
+    if request.path is None and not request.factory:
+        request = replace(request, path=DEMO_CHECKPOINT)
+    if request.path is not None and not request.path.is_file():
+        hint = "run `edgedepth demo` first" if request.path == DEMO_CHECKPOINT else "check the model path"
+        raise EdgeDepthError(f"model {request.path} not found; {hint}")
+    return resolve_source(request)
+
+
+def reference_row(rows: list[Row]) -> Row | None:
+    """The row the others are compared with: torch fp32 (the float PyTorch model, first in every plan) when it
+    ran, else the first float row that ran (a bare ONNX has no PyTorch row: its float ONNX Runtime row)."""
+    return next((row for row in rows if row.status == "ok" and row.precision == "fp32"), None)
 
 
 def plan_rows(device: str, backends: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
@@ -191,14 +216,14 @@ def require_cuda() -> None:
 
 
 class ArtifactCache:
-    """Exports, quantizes and builds on demand under `engines/<checkpoint hash>/`; a finished artifact has its
+    """Exports, quantizes and builds on demand under `engines/<model fingerprint>/`; a finished artifact has its
     sidecar. A built engine's folder is named after the hash of the ONNX it came from, so a new source never
     reuses a stale engine."""
 
-    def __init__(self, checkpoint: Path, data: Path, options: BenchOptions):
-        self.checkpoint, self.data, self.options = checkpoint, data, options
+    def __init__(self, source: ModelSource, data: Path, options: BenchOptions):
+        self.source, self.data, self.options = source, data, options
         calibration = f"{data.resolve()}|{options.calibration_samples}"
-        self.key = sha256(checkpoint)[:16]
+        self.key = source.fingerprint()[:16]
         self.calibration_key = hashlib.sha256(calibration.encode()).hexdigest()[:8]
         self.folder = options.engines / self.key
 
@@ -210,7 +235,7 @@ class ArtifactCache:
             return Path(given)
         float_onnx = self.folder / "model.onnx"
         if not is_finished(float_onnx):
-            export_onnx(self.checkpoint, float_onnx, data=self.data)
+            export_onnx(self.source, float_onnx, data=self.data)
         if precision != "int8":
             return float_onnx
         from .quantize import quantize_onnx
@@ -220,10 +245,10 @@ class ArtifactCache:
             quantize_onnx(float_onnx, self.data, int8_onnx, target=target, samples=self.options.calibration_samples)
         return int8_onnx
 
-    def artifact(self, backend, precision: str, device: str) -> Path:
-        """The built artifact for a row (for torch: the checkpoint itself)."""
+    def artifact(self, backend, precision: str, device: str) -> Path | None:
+        """The built artifact for a row (for torch: the file the model came from, None for code alone)."""
         if backend.NAME == "torch":
-            return self.checkpoint
+            return self.source.files[0] if self.source.files else None
         source = self.onnx(precision, backend.NAME)
         if not source.is_file():
             raise EdgeDepthError(f"ONNX {source} not found; export or quantize it again")
@@ -234,18 +259,25 @@ class ArtifactCache:
             return cached[0]
         return backend.build(source, out_dir, BuildOptions(device=device, precision=precision, cpu=self.options.cpu))
 
+    def load(self, backend, artifact: Path | None, options: LoadOptions):
+        """A runner for the row. The torch row runs a copy of the source's module, made inside the row's memory
+        span so its weights count as the other rows' do."""
+        if backend.NAME == "torch":
+            return backend.load_module(copy.deepcopy(self.source.model), self.source.input_size, options)
+        return backend.load(artifact, options)
+
 
 def measure_row(row: Row, cache: ArtifactCache, eval_set: EvalSet, threads: int, options: BenchOptions) -> None:
     backend = usable_backend(row.backend, row.device)
     artifact = cache.artifact(backend, row.precision, row.device)
-    row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
+    row.artifact, row.artifact_mb = (str(artifact), _size_mb(artifact)) if artifact else (None, None)
     with PeakMemory(row.device) as memory:
-        runner = backend.load(artifact, LoadOptions(device=row.device, precision=row.precision, cpu=options.cpu))
+        runner = cache.load(backend, artifact, LoadOptions(device=row.device, precision=row.precision, cpu=options.cpu))
         with runner:
             row.settings = {"threads": threads, **runner.settings}
             row.predictions = eval_set.predict(runner.infer)
             row.latency_model, row.latency_e2e = time_runner(runner, eval_set, options)
-    row.metrics = eval_set.score(row.predictions)  # outside the memory span: scoring is not the runtime's
+    row.metrics = eval_set.score(row.predictions, cache.source.output_kind)  # outside the memory span: scoring is not the runtime's
     row.peak_memory_mb = memory.peak_mb
 
 
@@ -270,13 +302,14 @@ def time_runner(runner, eval_set: EvalSet, options: BenchOptions) -> tuple[Laten
     return Latency.of(model_s), Latency.of(e2e_s)
 
 
-def add_deltas(row: Row, reference: Row, eval_set: EvalSet) -> None:
-    """Metric deltas, fidelity and their breakdown against the reference row (the float PyTorch model)."""
+def add_deltas(row: Row, reference: Row, eval_set: EvalSet, output_kind: str = "metric") -> None:
+    """Metric deltas, fidelity and their breakdown against the reference row. Fidelity compares the outputs
+    as they are (no alignment: both rows are the same model)."""
     if row.status != "ok":
         return
     row.deltas = {key: row.metrics[key] - reference.metrics[key] for key in METRIC_KEYS}
-    row.fidelity = eval_set.fidelity(reference.predictions, row.predictions)
-    row.breakdown = eval_set.breakdown(row.predictions, reference.predictions)
+    row.fidelity = eval_set.fidelity(reference.predictions, row.predictions, output_kind)
+    row.breakdown = eval_set.breakdown(row.predictions, reference.predictions, output_kind)
 
 
 class PeakMemory:

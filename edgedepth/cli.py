@@ -10,9 +10,12 @@ to standard error). Sizes are HxW (height x width) everywhere, as in the tensors
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,12 @@ from . import __version__
 from .backends import BUILT_BACKENDS, DEVICES, HINTS, PRECISIONS
 from .capi import BUILD_TYPES
 from .colormaps import COLORMAPS, DEFAULT_COLORMAP
+from .data.transforms import RESIZE_MODES, VALUE_RANGES
 from .errors import EdgeDepthError
 from .models import ARCHS
 from .quantize import ENGINES, FLAVOURS, METHODS
 from .runtime import READERS
+from .sources import OUTPUT_KINDS, ModelRequest, forms_help
 
 
 class _Group(click.Group):
@@ -90,6 +95,62 @@ def window_options(command):
                                help=f"Evaluation window: ground truth beyond it is excluded and counted, predictions "
                                     f"clamped to it (default: the model's {end}).")(command)
     return command
+
+
+#: What `model_options` adds, in --help order. The model itself is MODEL (export, evaluate) or --model (bench).
+MODEL_OPTIONS = (
+    click.option("--arch", type=click.Choice(sorted(ARCHS)), help="The registered network a plain state_dict is for."),
+    click.option("--factory", metavar="MODULE:CALLABLE",
+                 help="Your code: a callable that returns the nn.Module (importable from here, e.g. mynets.depth:build)."),
+    click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+                 help="A state_dict to load into the --factory network (DDP prefixes and wrappers are fine)."),
+    click.option("--output-key", metavar="KEY",
+                 help="Which output is depth when forward returns a tuple (index) or dict (key); default: the "
+                      "full-resolution one (the largest; ties: the first)."),
+    click.option("--output-kind", type=click.Choice(OUTPUT_KINDS),
+                 help="What the model outputs: metric depth (m, default), inverse (1/m), relative or relative-inverse "
+                      "(affine-invariant: scored after per-image least-squares scale and shift)."),
+    click.option("--size", metavar="HxW", help="Input size HxW (default: the model's recorded one; else 384x512 rounded up to its "
+                                "size multiple)."),
+    click.option("--size-multiple", type=int, help="Input sides must be multiples of this (default: the arch's, "
+                                                   "or found by trial on small inputs)."),
+    click.option("--trust-pickle", is_flag=True,
+                 help="Load a whole pickled module (torch.save(model)): unpickling runs code from the file."),
+    click.option("--mean", metavar="R,G,B", help="Preprocessing: per-channel mean, in the model's channel order (default ImageNet's)."),
+    click.option("--std", metavar="R,G,B", help="Preprocessing: per-channel std (default ImageNet's)."),
+    click.option("--value-range", type=click.Choice(list(VALUE_RANGES)),
+                 help="Preprocessing: pixel values before mean/std (default 0-1)."),
+    click.option("--bgr", is_flag=True, help="Preprocessing: the model takes BGR channel order."),
+    click.option("--resize", type=click.Choice(list(RESIZE_MODES)), help="Preprocessing: resize mode (default bilinear)."),
+)
+
+
+def model_options(command):
+    """The options that say what the model is (sources.ModelRequest), defined once for export, evaluate and
+    bench; the command receives them as `declared`, a ModelRequest whose path it sets. Its help lists the forms."""
+
+    @functools.wraps(command)
+    def with_model(*args, arch, factory, weights, output_key, output_kind, size, size_multiple, trust_pickle,
+                   mean, std, value_range, bgr, resize, **kwargs):
+        from .data.transforms import declared_preprocessing
+
+        declared = ModelRequest(arch=arch, factory=factory, weights=weights, output_key=output_key,
+                                output_kind=output_kind, size=_size(size), size_multiple=size_multiple,
+                                trust_pickle=trust_pickle,
+                                preprocessing=declared_preprocessing(mean, std, value_range, bgr, resize))
+        return command(*args, declared=declared, **kwargs)
+
+    for option in reversed(MODEL_OPTIONS):
+        with_model = option(with_model)
+    forms = "\n".join(f"  {line}" for line in forms_help())
+    with_model.__doc__ = f"{inspect.cleandoc(command.__doc__)}\n\n\b\nThe model, in any of these forms:\n{forms}"
+    return with_model
+
+
+def _source(path: Path | None, declared: ModelRequest):
+    from .sources import resolve_source
+
+    return resolve_source(replace(declared, path=path))
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
@@ -182,64 +243,79 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="DIODE-layout folder; its val/ split is scored (a folder without one: its held-out scenes).")
 @window_options
 @json_option("the metrics")
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where the model runs (float32); one GPU per torchrun process.")
-def evaluate(checkpoint, data, min_depth, max_depth, json_path, device):
-    """Score a checkpoint against ground truth beside the constant-median-depth baseline.
+@model_options
+def evaluate(model, declared, data, min_depth, max_depth, json_path, device):
+    """Score a model against ground truth beside the constant-median-depth baseline.
 
     Metrics on valid pixels inside the evaluation window, averaged per image then over images: MAE, RMSE,
     AbsRel, SqRel, RMSE-log, log10 and δ1–δ3 (share of pixels within 1.25, 1.25², 1.25³ of the truth); then
-    broken down by depth range and by domain. Under torchrun each process scores its share of the images;
-    rank 0 prints and writes the metrics of them all.
+    broken down by depth range and by domain. Relative outputs are first aligned to each image's ground truth
+    (least-squares scale and shift). Under torchrun each process scores its share of the images; rank 0
+    prints and writes the metrics of them all.
     """
     from .distributed import from_env
     from .report import print_metrics
-    from .train import evaluate_checkpoint
+    from .train import evaluate_model
 
-    result = evaluate_checkpoint(checkpoint, data, device=device, min_depth=min_depth, max_depth=max_depth)
+    result = evaluate_model(_source(model, declared), data, device=device, min_depth=min_depth, max_depth=max_depth)
     if from_env().is_main:
         print_metrics(result, _console(json_path))
         _write_json(result, json_path)
 
 
 @main.command("export")
-@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="ONNX file to write (default: the checkpoint's name with .onnx); <output>.json records how.")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset, 13..20.")
-@click.option("--size", help="Input size HxW, multiples of the arch's stride (default: the checkpoint's).")
+              help="ONNX file to write (default: the model's name with .onnx; an ONNX's with .edgedepth.onnx); "
+                   "<output>.json records how.")
+@click.option("--opset", type=int, help="ONNX opset of a PyTorch model's export, 13..20 (default 17; an ONNX keeps its own).")
 @click.option("--dynamic", default="none", show_default=True, metavar="none|batch|hw|both",
               help="Axes left symbolic. Static suits edge engines best; batch/hw for variable inputs.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="DIODE-layout folder whose images feed the parity check (default: seeded noise).")
-@click.option("--atol", type=click.FloatRange(min=0), help="Parity tolerance in metres (default: 1e-4 of the depth range).")
+@click.option("--atol", type=click.FloatRange(min=0),
+              help="Parity tolerance in the output's unit (default: 1e-4 of the depth range, or of the output's largest value).")
 @json_option("the sidecar (parity, node counts)")
-def export_command(checkpoint, output, opset, size, dynamic, data, atol, json_path):
-    """Export a checkpoint to a verified ONNX: BatchNorm folded, constants folded, parity-checked.
+@model_options
+def export_command(model, declared, output, opset, dynamic, data, atol, json_path):
+    """Export a model to a verified ONNX: BatchNorm folded, constants folded, parity-checked.
 
-    Input `rgb` (N×3×H×W, preprocessed), output `depth` (N×1×H×W, metres). The ONNX runs in ONNX Runtime
-    against the PyTorch model on the same images; above the tolerance the export fails and writes nothing.
+    Input `rgb` (N×3×H×W, preprocessed), output `depth` (N×1×H×W: what --output-kind says). A PyTorch model
+    runs in ONNX Runtime against itself on the same images; an ONNX of yours is validated, renamed to that
+    contract, slimmed and checked against your original. Above the tolerance the export fails and writes
+    nothing. Every later step (quantize, build, bench, predict, the C runtime) reads the declarations from
+    the sidecar, so a user model goes through export first.
     """
     from .artifacts import read_sidecar
     from .export import export_onnx
 
-    output = export_onnx(checkpoint, output or checkpoint.with_suffix(".onnx"), opset=opset, dynamic=dynamic,
-                         size=_size(size), data=data, atol=atol)
+    source = _source(model, declared)
+    output = output or _default_onnx(model or declared.weights)
+    output = export_onnx(source, output, opset=opset, dynamic=dynamic, data=data, atol=atol)
     info = read_sidecar(output)
     say = _say(json_path)
     parity, counts = info["parity"], info["node_counts"]
     h, w = info["input_size"]
-    say(f"wrote {output} ({info['arch']} {h}x{w}, opset {opset}, dynamic {dynamic}): "
-        f"{info['batchnorm_folded']} BatchNorm folded, "
+    say(f"wrote {output} ({info['arch']} {h}x{w}, {info['output_kind']} output, opset {info['opset']}, dynamic "
+        f"{dynamic}): {info['batchnorm_folded']} BatchNorm folded, "
         f"{sum(counts['exported'].values())} → {sum(counts['cleaned'].values())} nodes")
-    say(f"parity vs PyTorch on {parity['images']} images: max abs {parity['max_abs_err']:.2g} m, "
-        f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g} m)")
+    unit = " m" if info["output_kind"] == "metric" else ""
+    say(f"parity vs {parity['reference']} on {parity['images']} images: max abs {parity['max_abs_err']:.2g}{unit}, "
+        f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g}{unit})")
     _write_json(info, json_path)
+
+
+def _default_onnx(given: Path | None) -> Path:
+    if given is None:
+        raise EdgeDepthError("--factory without --weights names no file to call the ONNX after; give -o model.onnx")
+    return given.with_suffix(".edgedepth.onnx" if given.suffix.lower() == ".onnx" else ".onnx")
 
 
 @main.command()
@@ -339,8 +415,8 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @main.command()
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="cpu: torch, ONNX Runtime and OpenVINO rows. cuda: torch FP32/FP16, ONNX Runtime CUDA, TensorRT.")
-@click.option("--model", "checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint to measure (default: the demo's runs/demo/model.pt).")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model to measure, in any form listed above (default: the demo's runs/demo/model.pt).")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="DIODE-layout folder: calibration and held-out accuracy images (default: runs/demo/data).")
 @click.option("--backends", help="Comma-separated subset, e.g. torch,openvino (default: all of the device's).")
@@ -361,7 +437,8 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @click.option("--error-maps", type=click.Path(file_okay=False, path_type=Path),
               help="Write PNGs: input | GT | float | INT8 | |float−INT8|, and |float−INT8| against depth, for the first 3 images.")
 @window_options
-def bench(device, checkpoint, data, backends, warmup, runs, threads, images, calibration_samples, engines,
+@model_options
+def bench(device, model, declared, data, backends, warmup, runs, threads, images, calibration_samples, engines,
           streams, hint, json_path, markdown, error_maps, min_depth, max_depth):
     """Latency and accuracy of every backend × precision, side by side, on the same images.
 
@@ -369,7 +446,7 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
     warm-up (median/p90/p99 and FPS, model-only and end-to-end with preprocessing), depth accuracy against
     ground truth on held-out images of both domains, its difference from the float PyTorch model (deltas and
     fidelity, by depth range and domain), peak memory and size. A runtime that is not installed shows as a
-    skipped row with the reason.
+    skipped row with the reason, as does the torch row of a bare ONNX (the float ONNX row is then the reference).
     """
     from rich.progress import Progress
 
@@ -388,7 +465,7 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
         def advance(done: int, label: str) -> None:
             progress.update(task, description=f"bench: {label}", completed=done)
 
-        report = run_bench(checkpoint, data, options, progress=advance)
+        report = run_bench(replace(declared, path=model), data, options, progress=advance)
     print_table(report, console)
     _write_json(report_dict(report), json_path)
     if markdown:

@@ -65,9 +65,9 @@ def train_model(demo: Demo) -> str:
 
 def evaluate_model(demo: Demo) -> str:
     from .report import print_metrics
-    from .train import evaluate_checkpoint
+    from .train import evaluate_model as score_held_out
 
-    result = evaluate_checkpoint(demo.checkpoint, demo.data)
+    result = score_held_out(demo.checkpoint, demo.data)
     print_metrics(result)
     gain = result["baseline"]["abs_rel"] / result["model"]["abs_rel"]
     demo.results["abs_rel_gain"] = gain

@@ -1,9 +1,12 @@
-"""Checkpoint → verified, fused ONNX.
+"""Any model the user has (sources.ModelSource) → verified, fused ONNX with the pipeline's contract.
 
-load_checkpoint → fold every BatchNorm into the conv before it → torch.onnx.export (input `rgb`, output
-`depth`) → onnxslim (constant folding, dead nodes) → onnx.checker (full) → parity against the PyTorch model
-in ONNX Runtime. The ONNX is renamed into place only when every step passed, then `<output>.json` records
-how it was made ("producer": "edgedepth-export" tells quantize it is ours).
+A PyTorch model: fold every BatchNorm into the conv before it → torch.onnx.export (input `rgb`, output
+`depth`, the output adapters of wrappers.DepthOutput traced in) → onnxslim (constant folding, dead nodes) →
+onnx.checker (full) → parity against the PyTorch model in ONNX Runtime. An ONNX the user exported: validated
+(sources), its input and output renamed `rgb` and `depth`, unnamed nodes named, its sizes fixed as asked →
+the same cleaning → parity against the user's original in ONNX Runtime. The ONNX is renamed into place only
+when every step passed, then `<output>.json` records how it was made ("producer": "edgedepth-export" tells
+quantize it is ours) and what the model outputs and expects.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import publishing, sha256
-from .data.transforms import preprocess
-from .errors import EdgeDepthError
-from .models import arch_spec, check_input_size, load_checkpoint
+from .artifacts import publishing
+from .data.transforms import IMAGENET, Preprocessing, preprocess
+from .errors import EdgeDepthError, first_line
+from .sources import ModelSource, resolve_source
 
 PRODUCER = "edgedepth-export"
 INPUT_NAME, OUTPUT_NAME = "rgb", "depth"
@@ -39,75 +42,81 @@ DYNAMIC_AXES: dict[str, dict[int, str]] = {
 #: 13 is the first opset with per-channel QuantizeLinear (quantize needs it); 20 is the highest the
 #: TorchScript exporter writes.
 MIN_OPSET, MAX_OPSET = 13, 20
+DEFAULT_OPSET = 17
 
-#: Parity tolerance on the largest absolute depth difference, as a fraction of the depth range
-#: (max_depth − min_depth): 1e-4, i.e. 8 mm on the default 0.1–80 m. FP32 ONNX Runtime and PyTorch sum in
-#: different orders and the folded conv rounds once less: measured up to 1.2e-4 m on deeplabv3_resnet50 at
-#: 512×512 with outputs spanning 0–58 m (≈2e-6 of the output), 67× below the tolerance. A real export fault
-#: (a missing layer, a wrong resize, a mis-folded BatchNorm) moves depth by a sizeable part of the output,
-#: far above it. It also stays below the centimetre-level INT8 deltas bench reports, so it never hides them.
+#: Parity tolerance on the largest absolute difference, as a fraction of what the output spans: the declared
+#: depth range (max_depth − min_depth) for metric depth, 1e-4 of it being 8 mm on the default 0.1–80 m; for
+#: other output kinds (inverse depth, relative outputs: no declared range) the span the reference output covers
+#: on the parity images. FP32 ONNX Runtime and PyTorch sum in different orders and the folded conv rounds once
+#: less: measured up to 1.2e-4 m on deeplabv3_resnet50 at 512×512 with outputs spanning 0–58 m (≈2e-6 of the
+#: output), 67× below the tolerance. A real export fault (a missing layer, a wrong resize, a mis-folded
+#: BatchNorm) moves depth by a sizeable part of the output, far above it. It also stays below the
+#: centimetre-level INT8 deltas bench reports, so it never hides them.
 PARITY_TOLERANCE = 1e-4
 PARITY_IMAGES = 4
 PARITY_SEED = 0
 
 
 def export_onnx(
-    checkpoint: str | os.PathLike,
+    model: ModelSource | str | os.PathLike,
     output: str | os.PathLike,
     *,
-    opset: int = 17,
-    size: tuple[int, int] | None = None,
+    opset: int | None = None,
     dynamic: str = "none",
     data: str | os.PathLike | None = None,
     atol: float | None = None,
 ) -> Path:
-    """Export `checkpoint` to a verified ONNX at `output`; returns `output`.
+    """Export `model` (a ModelSource, or a file of any form `sources.resolve_source` reads alone) to a
+    verified ONNX at `output`; returns `output`. Its input size is the source's.
 
-    size: (H, W), default the checkpoint's input size. dynamic: "none", "batch", "hw" or "both".
-    data: a DIODE-layout folder whose images feed the parity check (default: seeded noise images).
-    atol: parity tolerance in metres (default PARITY_TOLERANCE × the checkpoint's depth range).
+    opset: of a PyTorch model's export (default DEFAULT_OPSET; an ONNX keeps its own). dynamic: "none",
+    "batch", "hw" or "both". data: a DIODE-layout folder whose images feed the parity check (default: seeded
+    noise images). atol: parity tolerance in the output's unit (default PARITY_TOLERANCE × its span).
     """
     output = Path(output)
     if output.is_dir():
         raise EdgeDepthError(f"output {output} is a folder; give a file path such as {output / 'model.onnx'}")
     if dynamic not in DYNAMIC_AXES:
         raise EdgeDepthError(f"unknown dynamic mode {dynamic!r}; choose one of: {', '.join(DYNAMIC_AXES)}")
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise EdgeDepthError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET} (default 17)")
+    if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
+        raise EdgeDepthError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    source = model if isinstance(model, ModelSource) else resolve_source(model)
+    if source.onnx is not None and output.resolve() == source.onnx.resolve():
+        raise EdgeDepthError(f"output {output} would overwrite the ONNX it exports; choose another -o")
+    sizes = parity_sizes(source, dynamic)
 
     import onnx
 
-    with publishing(output) as staging, _steps(5) as step:
-        step("loading checkpoint")
-        model, meta = load_checkpoint(checkpoint)
-        size = check_input_size(meta["arch"], tuple(size or meta["input_size"]))
-        depth_range = meta["depth"]
-        tolerance = atol if atol is not None else PARITY_TOLERANCE * (depth_range["max_depth"] - depth_range["min_depth"])
-
-        step("folding BatchNorm into conv")
-        fused, folded = fold_batchnorm(model)
-
-        step(f"exporting ONNX (opset {opset})")
-        exported = to_onnx(fused, size, opset, dynamic)
+    with publishing(output) as staging, _steps(4) as step:
+        if source.model is not None:
+            step("folding BatchNorm into conv")
+            fused, folded, unfolded = fold_batchnorm(source.model)
+            opset = opset or DEFAULT_OPSET
+            step(f"exporting ONNX (opset {opset})")
+            exported = to_onnx(fused, source.input_size, opset, dynamic)
+            reference = torch_reference(source.model)
+        else:
+            if opset is not None:
+                raise EdgeDepthError(f"--opset applies to PyTorch models; the ONNX {source.onnx} keeps its own")
+            step("adopting the ONNX")
+            exported, opset = adopt_onnx(source.onnx, source.input_size, dynamic)
+            folded, unfolded = 0, None
+            reference = onnx_reference(source.onnx)
 
         step("cleaning and checking the graph")
-        cleaned = clean(exported)
+        cleaned = clean(exported, unfolded)
 
         step("parity check in ONNX Runtime")
         onnx.save(cleaned, staging.artifact)
-        inputs = parity_inputs(data, parity_sizes(meta["arch"], size, dynamic))
-        parity = check_parity(model, staging.artifact, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
-                              atol=tolerance, min_depth=depth_range["min_depth"])
+        inputs = parity_inputs(data, sizes, source.preprocessing)
+        parity = check_parity(reference, staging.artifact, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
+                              atol=atol, output_kind=source.output_kind, depth_range=source.depth)
         parity["inputs"] = str(data) if data is not None else f"uniform noise images (seed {PARITY_SEED})"
+        parity["reference"] = "PyTorch" if source.model is not None else f"the original {source.onnx.name} in ONNX Runtime"
         staging.sidecar = {
             "producer": PRODUCER,
             "precision": "fp32",
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": sha256(checkpoint),
-            "arch": meta["arch"],
-            "input_size": list(size),
-            "depth": depth_range,
-            "preprocessing": meta["preprocessing"],
+            **source.record(),
             "opset": opset,
             "dynamic": dynamic,
             "input": INPUT_NAME,
@@ -119,23 +128,35 @@ def export_onnx(
     return output
 
 
-def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
-    """A copy of `model` (eval mode) with every Conv→BatchNorm pair folded into one conv; (copy, pairs folded).
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int, int]:
+    """A copy of `model` (eval mode) with every Conv→BatchNorm pair folded into one conv; (copy, BatchNorm
+    layers folded, BatchNorm layers left).
 
     torch.fx traces the whole forward, so pairs are found wherever they sit (nn.Sequential blocks and
-    ResNet's conv1/bn1 attributes alike); the fold itself is torch's `fuse_conv_bn_eval`."""
+    ResNet's conv1/bn1 attributes alike); the fold itself is torch's `fuse_conv_bn_eval`. A network torch.fx
+    cannot trace (Python control flow on tensor values, a TorchScript module) is exported as it is: the ONNX
+    exporter folds Conv→BatchNorm itself in eval mode, and `clean` checks what is left."""
     from torch.fx.experimental.optimization import fuse
 
     before = _count_batchnorm(model)
-    fused = fuse(model.eval())
+    if _holds_torchscript(model):  # torch.fx would call its compiled forward opaquely, through a handle export cannot follow
+        return model.eval(), 0, before
+    try:
+        fused = fuse(model.eval())
+    except Exception:  # torch.fx's TraceError, and whatever the user's code raises on a Proxy
+        return model.eval(), 0, before
     remaining = _count_batchnorm(fused)
-    if remaining:
-        raise RuntimeError(f"{remaining} BatchNorm layers follow no conv and cannot be folded")
-    return fused, before
+    return fused, before - remaining, remaining
 
 
 def _count_batchnorm(model: nn.Module) -> int:
-    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    """BatchNorm layers, TorchScript's included (they keep their class name as `original_name`)."""
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "original_name", "").startswith("BatchNorm")
+               for m in model.modules())
+
+
+def _holds_torchscript(model: nn.Module) -> bool:
+    return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
 
 
 def to_onnx(model: nn.Module, size: tuple[int, int], opset: int, dynamic: str):
@@ -143,10 +164,15 @@ def to_onnx(model: nn.Module, size: tuple[int, int], opset: int, dynamic: str):
     import onnx
 
     axes = DYNAMIC_AXES[dynamic]
+    example = torch.zeros(1, 3, *size)
+    if _holds_torchscript(model):
+        # torch.onnx.export refuses a loaded TorchScript module inside a Python one ("not part of the active
+        # trace"); torch.jit.trace follows it, and its trace exports
+        model = torch.jit.trace(model, example, strict=False, check_trace=False)
     buffer = io.BytesIO()
     torch.onnx.export(
         model,
-        (torch.zeros(1, 3, *size),),
+        (example,),
         buffer,
         input_names=[INPUT_NAME],
         output_names=[OUTPUT_NAME],
@@ -158,16 +184,81 @@ def to_onnx(model: nn.Module, size: tuple[int, int], opset: int, dynamic: str):
     return onnx.load_from_string(buffer.getvalue())
 
 
-def clean(model):
-    """onnxslim (constant folding, dead-node removal, shape inference), then onnx's full check."""
+def adopt_onnx(path: Path, size: tuple[int, int], dynamic: str):
+    """(the user's ONNX in the pipeline's contract, its opset): input `rgb` and output `depth`, every node
+    named (quantize's --keep-float and the fusion report name nodes), the input fixed at 1×3×H×W except the
+    axes `dynamic` keeps symbolic, which must be symbolic in it already."""
+    import onnx
+
+    from .onnx_graph import graph_inputs
+
+    model = onnx.load(str(path))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < MIN_OPSET:
+        raise EdgeDepthError(f"{path} is opset {opset}; quantize needs {MIN_OPSET} or newer (per-channel INT8): "
+                             f"export it again with opset_version={DEFAULT_OPSET}")
+    image, depth = graph_inputs(model)[0], model.graph.output[0]
+    if len(image.type.tensor_type.shape.dim) != 4:
+        raise EdgeDepthError(f"{path} records no N×3×H×W shape for its input; export it again with shapes")
+    axis_names = {0: "batch", 2: "height", 3: "width"}
+    wanted = [1, 3, *size]
+    for axis, name in DYNAMIC_AXES[dynamic].items():
+        if image.type.tensor_type.shape.dim[axis].HasField("dim_value"):
+            raise EdgeDepthError(f"{path} has a fixed {axis_names[axis]}; it cannot be exported with --dynamic {dynamic}: "
+                                 f"export it again with that axis dynamic, or keep --dynamic none")
+        wanted[axis] = name
+    out_dims = depth.type.tensor_type.shape.dim
+    if len(out_dims) == 4 and any(out_dims[a].HasField("dim_value") and out_dims[a].dim_value != size[i]
+                                  for i, a in enumerate((2, 3))):
+        shape = "×".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in out_dims)
+        raise EdgeDepthError(f"{path} outputs {shape} for a {size[0]}x{size[1]} input; edgedepth needs depth at the "
+                             "input size (N×1×H×W): export it again with the upsampling in the graph")
+    for value, shape in ((image, wanted), (depth, [wanted[0], 1, *wanted[2:]])):
+        for dim, target in zip(value.type.tensor_type.shape.dim, shape):
+            if isinstance(target, int):
+                dim.dim_value = target
+            else:
+                dim.dim_param = target
+    _rename_tensor(model, image.name, INPUT_NAME)
+    _rename_tensor(model, depth.name, OUTPUT_NAME)
+    del model.graph.value_info[:]  # shapes of the old sizes; onnxslim infers them again
+    seen: set[str] = set()
+    for index, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{index}"
+        seen.add(node.name)
+    return model, opset
+
+
+def _rename_tensor(model, old: str, new: str) -> None:
+    if old == new:
+        return
+    graph = model.graph
+    taken = {name for node in graph.node for name in (*node.input, *node.output)} | {i.name for i in graph.initializer}
+    if new in taken:
+        raise EdgeDepthError(f"the ONNX already has a tensor named {new!r} besides its {old!r}; rename it and export again")
+    for node in graph.node:
+        for names in (node.input, node.output):
+            for i, name in enumerate(names):
+                if name == old:
+                    names[i] = new
+    for value in (*graph.input, *graph.output):
+        if value.name == old:
+            value.name = new
+
+
+def clean(model, unfolded: int | None = 0):
+    """onnxslim (constant folding, dead-node removal, shape inference), then onnx's full check. `unfolded`:
+    how many BatchNorm layers the fold left (None: not known, an ONNX of the user's); more
+    BatchNormalization nodes than that means the fold went wrong."""
     import onnx
     import onnxslim
 
     cleaned = onnxslim.slim(model)
     onnx.checker.check_model(cleaned, full_check=True)
     leftover = node_counts(cleaned).get("BatchNormalization", 0)
-    if leftover:
-        raise RuntimeError(f"{leftover} BatchNormalization nodes survived the fold")
+    if unfolded is not None and leftover > unfolded:
+        raise RuntimeError(f"{leftover - unfolded} BatchNormalization nodes survived the fold")
     return cleaned
 
 
@@ -176,60 +267,108 @@ def node_counts(model) -> dict[str, int]:
     return dict(Counter(node.op_type for node in model.graph.node).most_common())
 
 
-def parity_sizes(arch: str, size: tuple[int, int], dynamic: str) -> list[tuple[int, int]]:
+def parity_sizes(source: ModelSource, dynamic: str) -> list[tuple[int, int]]:
     """The export size, plus a second, non-square one when H/W are dynamic (so a swapped axis shows)."""
+    size = source.input_size
     if "height" not in DYNAMIC_AXES[dynamic].values():
         return [size]
-    step = arch_spec(arch).size_multiple
+    step = source.size_multiple
+    if step is None:
+        raise EdgeDepthError(f"{source.arch} ran at no other input size tried, so its height and width cannot be "
+                             "dynamic; export it with --dynamic none or batch, or declare --size-multiple")
     return [size, (size[0] + step, size[1] + 2 * step)]
 
 
-def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]],
+                  preprocessing: Preprocessing = IMAGENET) -> list[np.ndarray]:
     """One preprocessed N×3×H×W batch per size: PARITY_IMAGES images spread evenly over `data` (so indoor
     and outdoor both show), else seeded noise."""
     if data is None:
         rng = np.random.default_rng(PARITY_SEED)
-        return [preprocess(list(rng.integers(0, 256, (PARITY_IMAGES, h, w, 3), dtype=np.uint8)), (h, w))
+        return [preprocess(list(rng.integers(0, 256, (PARITY_IMAGES, h, w, 3), dtype=np.uint8)), (h, w), preprocessing)
                 for h, w in sizes]
     from .data.diode import find_samples, load_sample
 
     samples = find_samples(data)
     picked = samples[:: max(1, len(samples) // PARITY_IMAGES)][:PARITY_IMAGES]
     images = [load_sample(sample)[0] for sample in picked]
-    return [preprocess(images, s) for s in sizes]
+    return [preprocess(images, s, preprocessing) for s in sizes]
+
+
+def torch_reference(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch)).numpy()
+
+    return run
+
+
+def onnx_reference(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The user's original ONNX in ONNX Runtime (one image at a time where its batch is fixed)."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime's Fail/InvalidGraph/NotImplemented
+        raise EdgeDepthError(f"ONNX Runtime cannot load {path} ({first_line(exc)}); export it again")
+    image = session.get_inputs()[0]
+    one_at_a_time = isinstance(image.shape[0], int)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        chunks = np.split(batch, len(batch)) if one_at_a_time else [batch]
+        return np.concatenate([session.run(None, {image.name: chunk})[0] for chunk in chunks])
+
+    return run
 
 
 def check_parity(
-    reference: nn.Module,
+    reference: Callable[[np.ndarray], np.ndarray],
     onnx_path: str | os.PathLike,
     inputs: list[np.ndarray],
     *,
     batched: bool,
-    atol: float,
-    min_depth: float,
+    atol: float | None = None,
+    output_kind: str = "metric",
+    depth_range: dict | None = None,
 ) -> dict[str, Any]:
-    """Run each batch through PyTorch and ONNX Runtime; raise EdgeDepthError when max |Δ| exceeds `atol`.
+    """Run each batch through the reference and the exported ONNX in ONNX Runtime; raise EdgeDepthError when
+    max |Δ| exceeds `atol` (default `parity_tolerance`).
 
-    The relative error is |Δ| / max(|depth|, min_depth): the floor keeps near-zero outputs of an untrained
-    model from dividing by ~0. A static-batch ONNX is fed one image at a time."""
+    The relative error is |Δ| / max(|output|, floor), the floor being min_depth for metric depth (and a
+    thousandth of the output's mean magnitude otherwise), so near-zero outputs of an untrained model do not
+    divide by ~0. A static-batch ONNX is fed one image at a time."""
     import onnxruntime as ort
 
+    from .evaluation import RELATIVE_FLOOR
+    from .models import DEFAULT_DEPTH
+
+    depth_range = depth_range or DEFAULT_DEPTH
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    max_abs = max_rel = 0.0
+    pairs = []
     for batch in inputs:
-        with torch.inference_mode():
-            expected = reference(torch.from_numpy(batch)).numpy()
+        expected = reference(batch)
+        wanted = (len(batch), 1, *batch.shape[2:])
+        if expected.shape != wanted:
+            shape, given = ("×".join(map(str, s)) for s in (expected.shape, batch.shape))
+            raise EdgeDepthError(f"the model outputs {shape} for a {given} input; edgedepth needs N×1×H×W depth at the "
+                                 "input size: export it again with the upsampling in the graph")
         chunks = [batch] if batched else np.split(batch, len(batch))
         actual = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0] for chunk in chunks])
         if actual.shape != expected.shape:
-            raise RuntimeError(f"ONNX output shape {actual.shape} differs from PyTorch's {expected.shape}")
+            raise RuntimeError(f"ONNX output shape {actual.shape} differs from the reference's {expected.shape}")
+        pairs.append((expected, actual))
+    tolerance = atol if atol is not None else parity_tolerance(output_kind, depth_range, [e for e, _ in pairs])
+    max_abs = max_rel = 0.0
+    for expected, actual in pairs:
         diff = np.abs(actual.astype(np.float64) - expected)
+        floor = depth_range["min_depth"] if output_kind == "metric" else RELATIVE_FLOOR * float(np.abs(expected).mean())
         max_abs = max(max_abs, float(diff.max()))
-        max_rel = max(max_rel, float((diff / np.maximum(np.abs(expected), min_depth)).max()))
-    if not max_abs <= atol:  # also catches NaN
+        max_rel = max(max_rel, float((diff / np.maximum(np.abs(expected), max(floor, 1e-12))).max()))
+    unit = " m" if output_kind == "metric" else ""
+    if not max_abs <= tolerance:  # also catches NaN
         raise EdgeDepthError(
-            f"parity check failed: ONNX Runtime differs from PyTorch by up to {max_abs:.3g} m "
-            f"(tolerance {atol:.3g} m); no ONNX written, try another opset or report the arch"
+            f"parity check failed: ONNX Runtime differs from the reference by up to {max_abs:.3g}{unit} "
+            f"(tolerance {tolerance:.3g}{unit}); no ONNX written, try another opset or report the model"
         )
     return {
         "images": int(inputs[0].shape[0]),
@@ -237,8 +376,16 @@ def check_parity(
         "batch": int(inputs[0].shape[0]) if batched else 1,
         "max_abs_err": max_abs,
         "max_rel_err": max_rel,
-        "atol": atol,
+        "atol": tolerance,
     }
+
+
+def parity_tolerance(output_kind: str, depth_range: dict, outputs: list[np.ndarray]) -> float:
+    """PARITY_TOLERANCE of the output's span: the declared depth range for metric depth, else the largest
+    magnitude the reference output reaches on the parity images."""
+    if output_kind == "metric":
+        return PARITY_TOLERANCE * (depth_range["max_depth"] - depth_range["min_depth"])
+    return PARITY_TOLERANCE * max(max(float(np.abs(output).max()) for output in outputs), 1e-12)
 
 
 @contextlib.contextmanager

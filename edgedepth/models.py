@@ -134,7 +134,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     are memory-mapped, so reading only the metadata costs little even for a large model."""
     blob = _torch_load(path, "checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        raise EdgeDepthError(f"{path} is not an edgedepth checkpoint; make one with `edgedepth train`")
+        raise EdgeDepthError(f"{path} is not an edgedepth checkpoint (from `edgedepth train`); a model of your own "
+                             f"(state_dict, TorchScript, pickled module) goes through `edgedepth export {path} ...` first")
     return blob
 
 
@@ -145,7 +146,11 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from a checkpoint's metadata alone; returns (model in eval mode, metadata)."""
-    blob = read_checkpoint(path)
+    return model_of_checkpoint(read_checkpoint(path), path)
+
+
+def model_of_checkpoint(blob: dict[str, Any], path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode, metadata) of a checkpoint's stored dict (`read_checkpoint`), read from `path`."""
     meta = blob["meta"]
     model = create_model(meta.get("arch", "<none>"))
     try:

@@ -41,6 +41,20 @@ def precision_of(path: str | os.PathLike, sidecar: dict | None = None) -> str:
     return "int8" if is_quantized(load_graph(Path(path))) else "fp32"
 
 
+def graph_inputs(model) -> list:
+    """The graph's real inputs (ValueInfoProto): old opsets also list the weights as inputs."""
+    weights = {init.name for init in model.graph.initializer}
+    return [value for value in model.graph.input if value.name not in weights]
+
+
+def static_size(value) -> tuple[int, int] | None:
+    """(H, W) of an N×C×H×W ValueInfoProto when both are fixed numbers, else None."""
+    dims = value.type.tensor_type.shape.dim
+    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
 def read_depth_model(path: str | os.PathLike):
     """The graph at `path` when it is a depth model edgedepth can run: one N×3×H×W image input and one
     N×1×h×w depth output (static channel counts checked; batch and size may be symbolic). One line otherwise,
@@ -54,9 +68,7 @@ def read_depth_model(path: str | os.PathLike):
         raise EdgeDepthError(f"{path} is not a readable ONNX model ({first_line(exc)}); re-export it")
     if not model.graph.node:
         raise EdgeDepthError(f"{path} holds no ONNX graph (empty or not an ONNX file); re-export it")
-    weights = {init.name for init in model.graph.initializer}
-    inputs = [value for value in model.graph.input if value.name not in weights]  # old opsets list weights as inputs
-    outputs = list(model.graph.output)
+    inputs, outputs = graph_inputs(model), list(model.graph.output)
     if len(inputs) != 1 or len(outputs) != 1:
         raise EdgeDepthError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; "
                              "an edgedepth model has one of each (rgb, depth)")

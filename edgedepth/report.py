@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from .artifacts import atomic_path
-from .bench import Report, Row
+from .bench import Report, Row, reference_row
 from .colormaps import colorize, label_font
 from .evaluation import DEPTH_BIN_EDGES
 from .fusion import INT8_PRECISIONS
 from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells
 
-SCHEMA = "edgedepth-bench/2"  # 2: fidelity and breakdown per row, held-out description in the conditions
+SCHEMA = "edgedepth-bench/3"  # 2: fidelity and breakdown per row, held-out description in the conditions;
+#                                3: conditions name the model (any form), its output kind, alignment and the reference row
 WIDE = 160  # columns of the bench table when printed off a terminal
 
 
@@ -45,15 +46,16 @@ def conditions_line(report: Report) -> str:
     held_out, window = c.held_out, c.held_out["window"]
     domains = ", ".join(f"{n} {domain}" for domain, n in held_out["domains"].items())
     excluded = f", {held_out['excluded_pixels']} GT pixels outside it excluded" if held_out["excluded_pixels"] else ""
+    aligned = "" if c.output_kind == "metric" else f" | {c.output_kind} output: GT metrics after {c.alignment}"
     return (f"{c.arch} @ {c.input_size[0]}x{c.input_size[1]} (H×W), batch {c.batch}, {c.device}: {c.processor}, "
             f"{c.threads} of {c.cores} threads | {c.warmup} warm-up + {c.runs} timed runs | accuracy on "
             f"{c.images} held-out images ({domains}; {len(held_out['scenes'])} scenes) of {c.data}, "
-            f"{window['min_depth']:g}–{window['max_depth']:g} m{excluded} | {versions}")
+            f"{window['min_depth']:g}–{window['max_depth']:g} m{excluded}{aligned} | {versions}")
 
 
 COLUMNS = ("Backend", "Prec", "MB", "p50 ms", "p90", "p99", "FPS", "E2E ms", "AbsRel", "δ1", "ΔAbsRel", "Δδ1",
            "Dev", "Dev95", "δ1 vs fp", "max|Δ| m", "Mem MB")
-TITLE = ("edgedepth bench (Δ: against torch fp32; Dev: mean relative deviation from its depth, Dev95 its 95 % "
+TITLE = ("edgedepth bench (Δ: against {reference}; Dev: mean relative deviation from its output, Dev95 its 95 % "
          "bound; δ1 vs fp: share of pixels within 1.25× of it)")
 
 
@@ -78,7 +80,8 @@ def print_table(report: Report, console=None) -> None:
     console = console or Console()
     if not console.is_terminal:  # a log file or pipe has no width to respect; never crop a number there
         console.width = max(console.width, WIDE)
-    table = Table(title=TITLE, caption=conditions_line(report), caption_justify="left", pad_edge=False)
+    table = Table(title=TITLE.format(reference=_reference_label(report)), caption=conditions_line(report),
+                  caption_justify="left", pad_edge=False)
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("Backend", "Prec") else "right", no_wrap=True)
     for row in report.rows:
@@ -88,7 +91,7 @@ def print_table(report: Report, console=None) -> None:
         console.print(f"[yellow]{note}[/yellow]")
     cells = breakdown_rows(report)
     if cells:
-        table = Table(title="where the lower precision costs (float: torch fp32; depth ranges pool pixels, domains "
+        table = Table(title=f"where the lower precision costs (float: {_reference_label(report)}; depth ranges pool pixels, domains "
                             "average images)", pad_edge=False)
         for column in BREAKDOWN_HEADER:
             table.add_column(column, justify="left" if column in BREAKDOWN_HEADER[:2] else "right", no_wrap=True)
@@ -106,7 +109,12 @@ def breakdown_rows(report: Report) -> list[list[str]]:
 
 
 def lowered_rows(report: Report) -> list[Row]:
-    return [r for r in report.rows[1:] if r.status == "ok" and r.precision != "fp32" and r.breakdown]
+    reference = reference_row(report.rows)
+    return [r for r in report.rows if r is not reference and r.status == "ok" and r.precision != "fp32" and r.breakdown]
+
+
+def _reference_label(report: Report) -> str:
+    return report.conditions.reference or "torch fp32"
 
 
 def row_notes(report: Report) -> list[str]:
@@ -122,8 +130,9 @@ def to_markdown(report: Report) -> str:
     lines += [f"- {note}" for note in row_notes(report)]
     cells = breakdown_rows(report)
     if cells:
-        lines += ["", "Where the lower precision costs (float: torch fp32; depth ranges pool pixels, domains average images):",
-                  "", markdown_row(BREAKDOWN_HEADER), "|" + "---|" * len(BREAKDOWN_HEADER), *map(markdown_row, cells)]
+        lines += ["", f"Where the lower precision costs (float: {_reference_label(report)}; depth ranges pool pixels, "
+                  "domains average images):", "", markdown_row(BREAKDOWN_HEADER), "|" + "---|" * len(BREAKDOWN_HEADER),
+                  *map(markdown_row, cells)]
     return "\n".join(lines) + f"\n\nConditions: {conditions_line(report)}\n"
 
 
@@ -142,8 +151,8 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
 
     from .data.transforms import resize_nearest
 
-    reference = report.rows[0] if report.rows and report.rows[0].status == "ok" else None
-    lowered = [r for r in report.rows[1:] if r.status == "ok" and r.precision != "fp32"]
+    reference = reference_row(report.rows)
+    lowered = [r for r in report.rows if r is not reference and r.status == "ok" and r.precision != "fp32"]
     if reference is None or not lowered:
         return []
     out_dir = Path(out_dir)
@@ -256,7 +265,9 @@ def print_metrics(result: dict[str, Any], console=None) -> None:
     domains = ", ".join(f"{n} {domain}" for domain, n in held_out["domains"].items())
     caption = (f"{domains}; {len(held_out['scenes'])} scenes; window {window['min_depth']:g}–{window['max_depth']:g} m, "
                f"{result['model']['pixels']} pixels scored, {held_out['excluded_pixels']} valid pixels outside it excluded")
-    table = Table(title=f"{result['checkpoint']} on {result['images']} held-out images of {result['data']}",
+    if result["output_kind"] != "metric":
+        caption += f"; {result['output_kind']} output, scored after {result['alignment']}"
+    table = Table(title=f"{result['source']} on {result['images']} held-out images of {result['data']}",
                   caption=caption, caption_justify="left")
     for column in ("metric", "model", "median baseline", "model better by"):
         table.add_column(column, justify="left" if column == "metric" else "right")

@@ -45,7 +45,7 @@ def resolve(path: str | os.PathLike, backend: str | None = None) -> tuple[str, P
     readers = READERS.get(path.suffix.lower())
     if readers is None:
         raise EdgeDepthError(f"{path} is not a model edgedepth reads; pass a checkpoint (.pt), an .onnx, "
-                             "or a folder made by `edgedepth build`")
+                             "or a folder made by `edgedepth build` (a model of your own goes through `edgedepth export` first)")
     if backend is None:
         return readers[0], path
     if backend not in readers:
@@ -68,7 +68,11 @@ def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = 
 
         record = read_checkpoint_meta(model_file)
     else:
-        record = read_sidecar(model_file)
+        record = read_sidecar(model_file, required=model_file.suffix.lower() != ".onnx")
+        if not record:  # most likely an ONNX of the user's own
+            raise EdgeDepthError(f"{model_file} has no sidecar {model_file.name}.json, so what the model outputs and "
+                                 f"expects is unknown; export it first (`edgedepth export {model_file} [--output-kind "
+                                 "...] -o model.onnx`) and load what export writes")
     devices = get_backend(name).DEVICES
     built_for = record.get("device")  # ONNX Runtime builds fuse for one execution provider
     if device not in devices or built_for not in (None, device):

@@ -38,11 +38,11 @@ from .models import (
     DEFAULT_DEPTH,
     check_input_size,
     create_model,
-    load_checkpoint,
     load_training_state,
     read_checkpoint_meta,
     save_checkpoint,
 )
+from .sources import ModelSource, resolve_source
 
 #: The precise-BatchNorm pass: this many training images, evenly spaced, in batches of PRECISE_BN_BATCH.
 PRECISE_BN_IMAGES = 128
@@ -452,55 +452,70 @@ def _baseline_metrics(val_set: _Loaded, indices: Sequence[int], median: float, d
     return mean_metrics(job.gather(per_image))
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike, device: str = "cpu",
-                        min_depth: float | None = None, max_depth: float | None = None) -> dict[str, Any]:
+def evaluate_model(model: ModelSource | str | os.PathLike, data: str | os.PathLike, device: str = "cpu",
+                   min_depth: float | None = None, max_depth: float | None = None) -> dict[str, Any]:
     """The model's and the median baseline's metrics on the held-out images of `data` (evaluation.py's policy)
-    inside the window [min_depth, max_depth] (default: the checkpoint's depth range), with the model's
-    breakdown by depth range and domain. Images are loaded EVAL_CHUNK at a time, so memory stays bounded on
-    DIODE's 771 val images; under torchrun each rank scores its share, every rank returns the whole result."""
-    from .data.transforms import Preprocessing
+    inside the window [min_depth, max_depth] (default: the model's depth range), with the model's breakdown by
+    depth range and domain; outputs that are not metric depth are aligned first, as their output kind says.
+    `model`: a resolved source, or a model file of any form `sources.resolve_source` reads alone. The baseline's
+    median is the one training recorded, else that of the folder's images outside the held-out set. Images are
+    loaded EVAL_CHUNK at a time, so memory stays bounded on DIODE's 771 val images; under torchrun each rank
+    scores its share, every rank returns the whole result."""
+    from .calibration import load_split
     from .evaluation import ALIGNMENTS, EvalSet, Tally, Window, held_out_samples
 
-    where = placement(device, from_env())
-    model, meta = load_checkpoint(checkpoint)
-    model.to(where.device, memory_format=where.memory_format)
-    size = tuple(meta["input_size"])
-    median = meta.get("baseline", {}).get("median_depth")
-    if median is None:
-        raise EdgeDepthError(f"{checkpoint} records no training median depth; retrain it with `edgedepth train`")
-    window = Window.of(meta["depth"], min_depth, max_depth)
-    preprocessing = Preprocessing.from_record(meta.get("preprocessing"))
+    source = model if isinstance(model, ModelSource) else resolve_source(model)
+    size = source.input_size
+    window = Window.of(source.depth, min_depth, max_depth)
     samples = held_out_samples(data)
     if not samples:
         raise EdgeDepthError(f"{data} has no held-out scene (a single scene cannot be split); give a DIODE root with a "
                              "val/ split, or a folder of several scenes")
-
-    @torch.no_grad()
-    def predict(x: np.ndarray) -> np.ndarray:
-        return model(where.images(torch.from_numpy(x))).float().cpu().numpy()
+    median = source.meta.get("baseline", {}).get("median_depth") or median_depth(load_split(data)[0], size)
+    predict = _predictor(source, placement(device, from_env()))
 
     with joined(device) as job:
         tallies, mine = {}, job.shard(range(len(samples)))
         for start in range(0, len(mine), EVAL_CHUNK):
             indices = mine[start : start + EVAL_CHUNK]
-            part = EvalSet([samples[i] for i in indices], size, window, preprocessing)
+            part = EvalSet([samples[i] for i in indices], size, window, source.preprocessing)
             baseline = [np.full(size, median, np.float32)] * len(part)
-            tallies[indices[0]] = (part.tally(part.predict(predict)), part.tally(baseline))
+            tallies[indices[0]] = (part.tally(part.predict(predict), output_kind=source.output_kind), part.tally(baseline))
         parts = job.gather(tallies)
     model_tally, baseline_tally = Tally.total(p[0] for p in parts), Tally.total(p[1] for p in parts)
     if not model_tally.images:
         raise EdgeDepthError(f"no held-out image of {data} has ground truth inside {window.min_depth:g}–"
                              f"{window.max_depth:g} m; widen --min-depth/--max-depth")
     return {
-        "checkpoint": str(checkpoint),
+        "source": source.origin,
         "data": str(data),
         "images": len(model_tally.images),
         "held_out": model_tally.describe(),
-        "alignment": ALIGNMENTS["metric"],
+        "output_kind": source.output_kind,
+        "alignment": ALIGNMENTS[source.output_kind],
         "model": model_tally.score(),
         "baseline": baseline_tally.score(),
+        "baseline_median_depth": median,
         "breakdown": model_tally.breakdown(),
     }
+
+
+def _predictor(source: ModelSource, where: Placement) -> Callable[[np.ndarray], np.ndarray]:
+    """N×3×H×W → N×1×H×W: the PyTorch model on `where`, or a bare ONNX in ONNX Runtime on the CPU."""
+    if source.model is None:
+        if where.device.type != "cpu":
+            raise EdgeDepthError(f"{source.origin} is an ONNX: evaluate runs it in ONNX Runtime on the cpu; drop --device "
+                                 f"{where.device.type}, or evaluate the PyTorch model it was exported from")
+        from .backends import LoadOptions, usable_backend
+
+        return usable_backend("onnxruntime").load(source.onnx, LoadOptions()).infer
+    model = source.model.to(where.device, memory_format=where.memory_format)
+
+    @torch.no_grad()
+    def predict(x: np.ndarray) -> np.ndarray:
+        return model(where.images(torch.from_numpy(x))).float().cpu().numpy()
+
+    return predict
 
 
 class _progress:

@@ -21,7 +21,7 @@ LAYERS = [
     {"errors", "artifacts", "onnx_graph", "distributed"},
     {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
      "colormaps"},
-    {"models", "wrappers", "calibration", "evaluation", "fusion", "fp16"},
+    {"models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
     {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
     {"quantize", "quantize.pipeline", "quantize.budget", "quantize.coverage", "quantize.evaluate", "quantize.flavours",
      "quantize.float_layers", "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export",

@@ -30,7 +30,7 @@ def bench_run(random_checkpoint, synthetic_root, tmp_path_factory):
 
 def test_json_holds_every_cpu_row_with_latency_and_accuracy(bench_run):
     _, report, _ = bench_run
-    assert report["schema"] == "edgedepth-bench/2"
+    assert report["schema"] == "edgedepth-bench/3"
     assert [(r["backend"], r["precision"]) for r in report["rows"]] == PLANS["cpu"]
     for row in report["rows"]:
         assert set(row) == ROW_KEYS and row["status"] == "ok", row["reason"]
@@ -126,7 +126,7 @@ def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "absent.pt"], "checkpoint absent.pt not found"),
+    (["--model", "absent.pt"], "model absent.pt not found"),
     (["--backends", "tensorrt"], "not benched on cpu"),
 ])
 def test_bad_invocations_are_one_line(args, message, random_checkpoint):

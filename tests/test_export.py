@@ -69,7 +69,9 @@ def test_cli_writes_sidecar_that_records_how_the_onnx_was_made(random_checkpoint
     assert json.loads(result.stdout) == info
     _, meta = load_checkpoint(random_checkpoint)
     assert info["producer"] == PRODUCER and info["precision"] == "fp32"
-    assert info["checkpoint_sha256"] == sha256(random_checkpoint)
+    assert info["source"] == {"form": "checkpoint", "origin": f"edgedepth checkpoint {random_checkpoint}",
+                              "sha256": {str(random_checkpoint): sha256(random_checkpoint)}}
+    assert (info["output_kind"], info["size_multiple"]) == ("metric", 16)
     assert (info["arch"], info["input_size"]) == (meta["arch"], meta["input_size"])
     assert (info["depth"], info["preprocessing"]) == (meta["depth"], meta["preprocessing"])
     assert (info["opset"], info["dynamic"]) == (17, "none")
@@ -164,11 +166,11 @@ def test_parity_failure_leaves_no_file(random_checkpoint, tmp_path, monkeypatch)
     real_fold = export_module.fold_batchnorm
 
     def misfold(model):
-        fused, folded = real_fold(model)
+        fused, folded, unfolded = real_fold(model)
         head = [m for m in fused.modules() if isinstance(m, torch.nn.Conv2d) and m.bias is not None][-1]
         with torch.no_grad():
             head.bias += 0.5
-        return fused, folded
+        return fused, folded, unfolded
 
     monkeypatch.setattr(export_module, "fold_batchnorm", misfold)
     with pytest.raises(export_module.EdgeDepthError, match="parity check failed"):

@@ -10,7 +10,7 @@ from edgedepth.metrics import METRIC_KEYS
 from edgedepth.models import load_checkpoint
 from edgedepth.train import (
     TrainConfig,
-    evaluate_checkpoint,
+    evaluate_model,
     last_checkpoint_path,
     train,
 )
@@ -31,7 +31,7 @@ def test_the_trained_checkpoint_rebuilds_records_how_it_was_made_and_beats_the_b
     assert loaded["train"]["optimizer"] == "Adam" and 1 <= loaded["train"]["best_epoch"] <= loaded["train"]["epochs"]
     assert set(loaded["metrics"]) >= {"abs_rel", "delta1"} and loaded["baseline"]["median_depth"] > 0
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
-    held_out = evaluate_checkpoint(trained_checkpoint, synthetic_root)
+    held_out = evaluate_model(trained_checkpoint, synthetic_root)
     assert held_out["model"]["abs_rel"] < held_out["baseline"]["abs_rel"]
 
 
@@ -52,9 +52,9 @@ def test_evaluate_command_prints_the_table_and_writes_json(trained_checkpoint, s
 def test_evaluate_in_chunks_scores_as_one_pass(trained_checkpoint, synthetic_root, monkeypatch):
     from edgedepth import train as training
 
-    whole = evaluate_checkpoint(trained_checkpoint, synthetic_root)
+    whole = evaluate_model(trained_checkpoint, synthetic_root)
     monkeypatch.setattr(training, "EVAL_CHUNK", 1)  # one image loaded at a time
-    chunked = evaluate_checkpoint(trained_checkpoint, synthetic_root)
+    chunked = evaluate_model(trained_checkpoint, synthetic_root)
     assert chunked["model"] == pytest.approx(whole["model"]) and chunked["baseline"] == pytest.approx(whole["baseline"])
     ranges = lambda result: [(r["pixels"], r["metrics"]["abs_rel"], r["metrics"]["rmse"])  # noqa: E731
                              for r in result["breakdown"]["depth_ranges"]]

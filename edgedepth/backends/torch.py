@@ -1,7 +1,8 @@
 """PyTorch eager: the float reference every other row is measured against.
 
-It runs the checkpoint itself (there is nothing to build). On CUDA it runs channels-last, in FP32 or FP16
-autocast, and times the model with CUDA events so host-side launch overhead is not mistaken for GPU time.
+It runs the checkpoint itself, or a user's model already in memory (`load_module`): there is nothing to build.
+On CUDA it runs channels-last, in FP32 or FP16 autocast, and times the model with CUDA events so host-side
+launch overhead is not mistaken for GPU time.
 """
 
 from __future__ import annotations
@@ -32,28 +33,39 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
 
 
 def load(artifact: str | os.PathLike, options: LoadOptions) -> TorchRunner:
+    from ..models import load_checkpoint
+
+    _check(options)
+    model, meta = load_checkpoint(Path(artifact))
+    return TorchRunner(model, tuple(meta["input_size"]), options)
+
+
+def load_module(model, input_size: tuple[int, int], options: LoadOptions) -> TorchRunner:
+    """A runner over a module already in memory (a user's model resolved by sources: forward N×3×H×W → N×1×H×W)."""
+    _check(options)
+    return TorchRunner(model, input_size, options)
+
+
+def _check(options: LoadOptions) -> None:
     reason = unavailable_reason(options.device)
     if reason:
         raise RuntimeMissing(f"cannot run PyTorch on {options.device}: {reason}")
     if options.precision not in PRECISIONS or (options.precision == "fp16" and options.device != "cuda"):
         raise EdgeDepthError(f"torch precision {options.precision!r} on {options.device} is not offered; "
                              "use fp32 (fp16 is CUDA-only)")
-    return TorchRunner(Path(artifact), options.device, options.precision, options.cpu.threads)
 
 
 class TorchRunner(Runner):
-    def __init__(self, checkpoint: Path, device: str, precision: str, threads: int | None):
+    def __init__(self, model, input_size: tuple[int, int], options: LoadOptions):
         import torch
 
-        from ..models import load_checkpoint
-
-        if threads:
-            torch.set_num_threads(threads)
-        model, meta = load_checkpoint(checkpoint)
+        if options.cpu.threads:
+            torch.set_num_threads(options.cpu.threads)
+        device, precision = options.device, options.precision
         self.name, self.device, self.precision = NAME, device, precision
-        self.input_size = tuple(meta["input_size"])
+        self.input_size = tuple(input_size)
         self.memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
-        self.model = model.to(device, memory_format=self.memory_format)
+        self.model = model.eval().to(device, memory_format=self.memory_format)
         self.settings = {
             "intra_op_threads": torch.get_num_threads(),
             "memory_format": "channels_last" if device == "cuda" else "contiguous",

@@ -26,6 +26,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Resize modes a model can declare, with how their record describes them.
 RESIZE_MODES = {"bilinear": "bilinear, half-pixel centres, no antialias"}
 COLOR_ORDERS = ("RGB", "BGR")
+#: Value ranges a model can declare for its input before mean/std, as the scale that takes 8-bit pixels there.
+VALUE_RANGES = {"0-1": 1.0 / 255.0, "0-255": 1.0}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,30 @@ class Preprocessing:
                        color=record["color"], resize=modes.get(record["resize"], record["resize"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgeDepthError(f"the recorded preprocessing {record} is incomplete ({exc}); re-create the artifact")
+
+
+def declared_preprocessing(mean: str | None = None, std: str | None = None, value_range: str | None = None,
+                           bgr: bool = False, resize: str | None = None) -> Preprocessing | None:
+    """The preprocessing a user declares ("0.5,0.5,0.5" means and stds in the model's channel order, a
+    VALUE_RANGES key, BGR order, a resize mode), each part not given at ImageNet's; None when nothing is declared."""
+    if mean is None and std is None and value_range is None and not bgr and resize is None:
+        return None
+    if value_range is not None and value_range not in VALUE_RANGES:
+        raise EdgeDepthError(f"value range {value_range!r} is not one of {', '.join(VALUE_RANGES)}")
+    order = slice(None, None, -1 if bgr else 1)  # ImageNet's defaults in the declared channel order
+    return Preprocessing(mean=_three(mean, "mean") if mean else IMAGENET_MEAN[order],
+                         std=_three(std, "std") if std else IMAGENET_STD[order], scale=VALUE_RANGES[value_range or "0-1"],
+                         color="BGR" if bgr else "RGB", resize=resize or "bilinear")
+
+
+def _three(text: str, what: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise EdgeDepthError(f"{what} {text!r} is not three comma-separated numbers, one per channel (e.g. 0.5,0.5,0.5)")
+    return values
 
 
 #: The default: ImageNet mean/std on [0, 1] RGB, what `edgedepth train` uses and the reference model expects.

@@ -91,7 +91,8 @@ def quantize_onnx(
     with _progress(f"quantize: calibrating on {len(calibration)} samples", len(calibration)) as advance, _quiet():
         quantizer = ENGINES[engine](source, source_sha256, calibration, method, progress=advance)
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=output.parent) as work:
-        session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0))
+        session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0),
+                           meta.get("output_kind", "metric"))
         final, record = session.run(keep, keep_float_slow, accuracy_budget)
         calibration.write_manifest(manifest_path)
         with publishing(output) as staging:
@@ -123,9 +124,11 @@ def quantize_onnx(
 class _Session:
     """One quantization run: writes candidate models into `work`, measures them, records what was decided."""
 
-    def __init__(self, quantizer, flavour: Flavour, source: Path, work: Path, held_out: EvalSet | None, probe_batch):
+    def __init__(self, quantizer, flavour: Flavour, source: Path, work: Path, held_out: EvalSet | None, probe_batch,
+                 output_kind: str = "metric"):
         self.quantizer, self.flavour, self.source, self.work = quantizer, flavour, source, work
         self.held_out, self.probe_batch = held_out, probe_batch  # probe_batch: one input for per-layer timing
+        self.output_kind = output_kind  # how outputs meet ground truth (evaluation.ALIGNMENTS)
         self.written = 0
 
     def write(self, keep_float: Sequence[str]) -> Path:
@@ -150,7 +153,7 @@ class _Session:
         reference, float_ms = predict_onnx(self.held_out, self.source, time_it=True)
         predictions, int8_ms = predict_onnx(self.held_out, full_int8, time_it=True)
         latency = {"float": float_ms, "int8_before_budget": int8_ms, "int8": int8_ms}
-        current = self.held_out.compare(reference, predictions)
+        current = self.held_out.compare(reference, predictions, self.output_kind)
         final = full_int8
         if accuracy_budget is not None:
             try:
@@ -164,19 +167,19 @@ class _Session:
             if result.kept:
                 final = self.write(keep)
                 predictions, latency["int8"] = predict_onnx(self.held_out, final, time_it=True)
-                current = self.held_out.compare(reference, predictions)
+                current = self.held_out.compare(reference, predictions, self.output_kind)
         record["keep_float"]["all"] = keep
         record["evaluation"] = {
             "runtime": "openvino (CPU, f32 inference precision)",
             "held_out_samples": len(self.held_out),
             "held_out": self.held_out.describe(),
-            "output_kind": "metric",
-            "alignment": ALIGNMENTS["metric"],
-            "float": self.held_out.score(reference),
-            "int8": self.held_out.score(predictions),
+            "output_kind": self.output_kind,
+            "alignment": ALIGNMENTS[self.output_kind],
+            "float": self.held_out.score(reference, self.output_kind),
+            "int8": self.held_out.score(predictions, self.output_kind),
             "deltas": {key: current[key] for key in DELTA_KEYS},
             "fidelity": {key: current[key] for key in FIDELITY_KEYS},
-            "breakdown": self.held_out.breakdown(predictions, reference),
+            "breakdown": self.held_out.breakdown(predictions, reference, self.output_kind),
             "default_budget": Budget().record(),
             "meets_default_budget": Budget().holds(current),
             "default_budget_misses": Budget().misses(current),
@@ -214,7 +217,8 @@ class _Session:
         with _progress("quantize: accuracy-budget search", None) as advance:
             def try_keeping(extra: list[str]) -> dict[str, float]:
                 advance(1)
-                return self.held_out.compare(reference, predict_onnx(self.held_out, self.write(keep + extra))[0])
+                candidate = predict_onnx(self.held_out, self.write(keep + extra))[0]
+                return self.held_out.compare(reference, candidate, self.output_kind)
 
             return budget_search.search(rank, accuracy_budget, try_keeping, current)
 
@@ -253,8 +257,9 @@ def load_source(path: Path):
     meta = read_sidecar(path, required=False)
     if meta.get("producer") != SOURCE_PRODUCER or "input_size" not in meta:
         raise EdgeDepthError(
-            f"{path} is not from edgedepth export (no {path.name}.json sidecar naming it); "
-            "export the checkpoint with `edgedepth export CKPT -o model.onnx` and quantize that"
+            f"{path} is not from edgedepth export (no {path.name}.json sidecar naming it); export the model with "
+            f"`edgedepth export MODEL -o model.onnx` (an ONNX of your own too: `edgedepth export {path.name} "
+            "--output-kind KIND -o model.onnx`) and quantize that"
         )
     if is_quantized(model):
         raise EdgeDepthError(f"{path} is already quantized; quantize the float ONNX from `edgedepth export`")
