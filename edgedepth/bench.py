@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import is_finished, sha256, tool_versions
+from .artifacts import is_finished, is_writable_location, sha256, tool_versions
 from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
 from .data.transforms import Preprocessing
 from .errors import EdgeDepthError, RuntimeMissing
@@ -173,6 +173,15 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
     return Report(conditions, rows, eval_set.images)
 
 
+def check_rows(report: Report) -> None:
+    """Fail (after the report is out) when a requested row ran and broke; a row skipped because its runtime is
+    absent here is not a failure."""
+    failed = [row.label for row in report.rows if row.status == "failed"]
+    if failed:
+        raise EdgeDepthError(f"{len(failed)} of {len(report.rows)} bench rows failed ({', '.join(failed)}); "
+                             "the reasons are listed under the table")
+
+
 def plan_rows(device: str, backends: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
     """(backend, precision) rows to measure on `device`, restricted to `backends` when given."""
     plan = PLANS[device]
@@ -210,6 +219,7 @@ class ArtifactCache:
             return Path(given)
         float_onnx = self.folder / "model.onnx"
         if not is_finished(float_onnx):
+            self.check_writable("float ONNX")
             export_onnx(self.checkpoint, float_onnx, data=self.data)
         if precision != "int8":
             return float_onnx
@@ -217,6 +227,7 @@ class ArtifactCache:
 
         int8_onnx = self.folder / f"model.int8.{target}.{self.calibration_key}.onnx"
         if not is_finished(int8_onnx):
+            self.check_writable(f"INT8 ONNX ({target} flavour)")
             quantize_onnx(float_onnx, self.data, int8_onnx, target=target, samples=self.options.calibration_samples)
         return int8_onnx
 
@@ -232,7 +243,15 @@ class ArtifactCache:
         cached = [p for p in out_dir.glob("*") if is_finished(p)] if out_dir.is_dir() else []
         if cached:
             return cached[0]
+        self.check_writable(f"{backend.NAME} {precision} build")
         return backend.build(source, out_dir, BuildOptions(device=device, precision=precision, cpu=self.options.cpu))
+
+
+    def check_writable(self, what: str) -> None:
+        """Making an artifact needs the engines folder writable; reading cached ones does not."""
+        if not is_writable_location(self.folder):
+            raise EdgeDepthError(f"the engines folder {self.options.engines} is not writable, so the {what} this row "
+                                 "needs cannot be made there; choose a writable engines folder")
 
 
 def measure_row(row: Row, cache: ArtifactCache, eval_set: EvalSet, threads: int, options: BenchOptions) -> None:

@@ -369,12 +369,12 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
     warm-up (median/p90/p99 and FPS, model-only and end-to-end with preprocessing), depth accuracy against
     ground truth on held-out images of both domains, its difference from the float PyTorch model (deltas and
     fidelity, by depth range and domain), peak memory and size. A runtime that is not installed shows as a
-    skipped row with the reason.
+    skipped row with the reason; a row that ran and failed makes the command exit non-zero, after the report.
     """
     from rich.progress import Progress
 
     from .backends import CpuOptions
-    from .bench import BenchOptions, plan_rows, run_bench
+    from .bench import BenchOptions, check_rows, plan_rows, run_bench
     from .report import print_table, report_dict, write_error_maps, write_markdown
 
     chosen = tuple(name.strip() for name in backends.split(",")) if backends else None
@@ -397,6 +397,7 @@ def bench(device, checkpoint, data, backends, warmup, runs, threads, images, cal
         say = _say(json_path)
         for path in write_error_maps(report, error_maps):
             say(f"error map: {path}")
+    check_rows(report)
 
 
 @main.command()

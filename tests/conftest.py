@@ -33,12 +33,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def read_only():
-    """make(folder): `folder` is read-only to this process until the test ends. chmod does it for a user; root
-    writes through permissions, so there a read-only bind mount of the folder onto itself does it (skipped
-    where root may not mount)."""
+    """make(folder): `folder` (made if missing) is read-only to this process until the test ends. chmod does it
+    for a user; root writes through permissions, so there a read-only bind mount of the folder onto itself does
+    it (skipped where root may not mount)."""
     undo = []
 
     def make(folder):
+        folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o555)
         undo.append(lambda: folder.chmod(0o755))
         if os.access(folder, os.W_OK):  # root

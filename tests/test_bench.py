@@ -116,6 +116,33 @@ def test_absent_runtime_gives_skipped_rows_with_the_reason(monkeypatch, random_c
     assert "onnxruntime int8 skipped: onnxruntime on cpu: onnxruntime is not installed" in to_markdown(report)
 
 
+def test_failed_rows_make_bench_exit_non_zero_after_the_report(random_checkpoint, synthetic_root, tmp_path, read_only):
+    """Here the rows fail because the engines folder is read-only: each says so, naming bench's own folder."""
+    engines = read_only(tmp_path / "ro") / "engines"
+    result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), "--data", str(synthetic_root),
+                                       "--backends", "torch,openvino", "--engines", str(engines),
+                                       "--json", str(tmp_path / "bench.json"), *FAST])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == ("Error: 2 of 3 bench rows failed (openvino fp32, openvino int8); "
+                                                      "the reasons are listed under the table")
+    assert "Traceback" not in result.output and " -o" not in result.output
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]  # the report is written first
+    assert [row["status"] for row in rows] == ["ok", "failed", "failed"]
+    assert rows[1]["reason"] == (f"the engines folder {engines} is not writable, so the float ONNX this row needs cannot "
+                                 "be made there; choose a writable engines folder")
+    assert not engines.exists()
+
+
+def test_skipped_rows_leave_the_exit_code_zero(monkeypatch, random_checkpoint, synthetic_root, tmp_path):
+    from edgedepth.backends import onnxruntime as ort_backend
+
+    monkeypatch.setattr(ort_backend, "unavailable_reason", lambda device: "onnxruntime is not installed")
+    result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), "--data", str(synthetic_root),
+                                       "--backends", "torch,onnxruntime", "--engines", str(tmp_path), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime int8 skipped: onnxruntime on cpu: onnxruntime is not installed" in result.output
+
+
 def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):
     import torch
 
