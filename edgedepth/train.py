@@ -59,9 +59,9 @@ MEDIAN_IMAGES = 1024
 #: H200, 8 fed DeepLabv3-ResNet50 at 512×512 at 96 % of its rate on a batch kept on the GPU (191 vs 200 images/s).
 MAX_WORKERS = 8
 #: Training's peak resident memory grows by 0.83–1.37 times the activations of a micro-batch
-#: (`memory.activation_bytes`), measured on CPU: lraspp 1.37 (batch 4, 128² → 256²) and 1.10 (batch 4 → 8 at
-#: 256²), deeplabv3-resnet50 0.83 (batch 2 → 4 at 256²). A size is checked against the lowest: a refused size
-#: could not have fitted.
+#: (`memory.activation_bytes`), measured on CPU: lraspp 1.37, 1.15 (batch 4, 128² → 256² → 512²) and 1.10
+#: (batch 4 → 8 at 256²), deeplabv3-mobilenet 1.12 (batch 4 → 8 at 256²), deeplabv3-resnet50 0.83 (batch 2 → 4
+#: at 256²). A size is checked against the lowest: a refused size could not have fitted.
 TRAIN_MEMORY_PER_ACTIVATION = 0.83
 #: Bytes per pixel of each image held at model size for the precise-BatchNorm pass and validation: float32 depth
 #: and a bool mask (their RGB is held as decoded, at the data's own size, and not counted).
