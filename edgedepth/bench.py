@@ -11,11 +11,12 @@ report.py renders it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 
 from .artifacts import is_finished, is_writable_location, sha256, tool_versions
 from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
-from .data.transforms import Preprocessing
+from .data.transforms import Preprocessing, preprocess
 from .errors import EdgeDepthError, RuntimeMissing
 from .evaluation import EvalImage, EvalSet, Window
 from .metrics import METRIC_KEYS
@@ -167,8 +168,9 @@ def run_bench(checkpoint: str | os.PathLike | None = None, data: str | os.PathLi
         device=options.device, processor=processor_name(), cores=os.cpu_count() or 1, threads=threads, batch=1,
         warmup=options.warmup, runs=options.runs, data=str(data), images=len(eval_set), held_out=eval_set.describe(),
         versions=tool_versions(),
-        memory="peak resident memory the row added over the process's at its start (Linux VmHWM, reset per row)"
-        if options.device == "cpu" else "peak CUDA memory allocated by torch during the row",
+        memory="peak resident memory the row added over the process's at its start (Linux VmHWM, reset per row, "
+        "after freed heap pages are returned)" if options.device == "cpu" else
+        "peak CUDA memory allocated by torch during the row (the other runtimes allocate outside it: unmeasured)",
     )
     return Report(conditions, rows, eval_set.images)
 
@@ -258,7 +260,7 @@ def measure_row(row: Row, cache: ArtifactCache, eval_set: EvalSet, threads: int,
     backend = usable_backend(row.backend, row.device)
     artifact = cache.artifact(backend, row.precision, row.device)
     row.artifact, row.artifact_mb = str(artifact), _size_mb(artifact)
-    with PeakMemory(row.device) as memory:
+    with PeakMemory(row.device, row.backend) as memory:
         runner = backend.load(artifact, LoadOptions(device=row.device, precision=row.precision, cpu=options.cpu))
         with runner:
             row.settings = {"threads": threads, **runner.settings}
@@ -269,24 +271,43 @@ def measure_row(row: Row, cache: ArtifactCache, eval_set: EvalSet, threads: int,
 
 
 def time_runner(runner, eval_set: EvalSet, options: BenchOptions) -> tuple[Latency, Latency]:
-    """(model-only, end-to-end) latency, each in its own loop over the images after its own warm-up.
+    """(model-only, end-to-end) latency from one loop over the images, after its warm-up. Each run takes one
+    decoded uint8 image: end-to-end spans preprocessing, the input checks, inference and the output copy;
+    model-only is the inference alone inside it (`timed_infer`). Both come from the same runs, so for every row
+    E2E ≥ model-only run by run, and E2E − p50 is what preprocessing and copies cost.
 
-    Model-only runs back to back on the batches preprocessed at load, as benchmark_app and trtexec do: timing
-    each inference right after a (torch) preprocessing step measured it 25–35% slower on 2 cores, the
-    preprocessing's worker threads still holding the cores. End-to-end times preprocessing + inference."""
-    from .data.transforms import preprocess
-
-    batches, images = eval_set.batches, eval_set.images
-    for i in range(options.warmup):
-        runner.infer(batches[i % len(batches)])
-    model_s = [runner.timed_infer(batches[i % len(batches)])[1] for i in range(options.runs)]
-    e2e_s = []
-    for i in range(-options.warmup, options.runs):  # the preprocessing path warms up too (i < 0: untimed)
+    The preprocessing runs on one torch thread (`one_torch_thread`): torch's OpenMP workers spin after a
+    parallel region, and ONNX Runtime's and OpenVINO's pools spin after an inference; on 2 cores each held the
+    cores the other needed. Measured, lraspp 96×128, 2 threads: E2E 20–70 ms against 2 ms of inference for
+    ONNX Runtime FP32 (the time went to the preprocessing, waiting for cores), 8–20 ms against 0.9 ms for
+    OpenVINO INT8; with OMP_WAIT_POLICY=PASSIVE, or the preprocessing on one thread, E2E came back to the
+    inference time plus the preprocessing's 0.05 ms. Earlier, the two latencies came from separate loops, so
+    the torch row's E2E could land below its p50 by noise alone."""
+    model_s, e2e_s = [], []
+    images = eval_set.images
+    for i in range(-options.warmup, options.runs):  # i < 0: untimed warm-up of the same path
         start = time.perf_counter()
-        runner.infer(preprocess(images[i % len(images)].rgb, eval_set.size, eval_set.preprocessing))
+        with one_torch_thread():
+            batch = preprocess(images[i % len(images)].rgb, eval_set.size, eval_set.preprocessing)
+        _, seconds = runner.timed_infer(batch)
         if i >= 0:
             e2e_s.append(time.perf_counter() - start)
+            model_s.append(seconds)
     return Latency.of(model_s), Latency.of(e2e_s)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the block (then restored): small preprocessing steps gain nothing
+    from threads, and no OpenMP worker is left spinning on a core another runtime needs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def add_deltas(row: Row, reference: Row, eval_set: EvalSet) -> None:
@@ -299,17 +320,26 @@ def add_deltas(row: Row, reference: Row, eval_set: EvalSet) -> None:
 
 
 class PeakMemory:
-    """Peak memory over a span: resident set on CPU (Linux VmHWM, reset on entry), torch's allocator on CUDA."""
+    """Peak memory a row adds over its span, measured the same way whatever runtime allocates it.
 
-    def __init__(self, device: str):
-        self.device, self.peak_mb = device, None
+    CPU: the process's peak resident set (Linux VmHWM, reset on entry) over its resident set on entry, after
+    the C heap hands back to the system the pages earlier rows freed (glibc's malloc_trim). Without that, a
+    row reused pages the previous one had freed but the heap kept resident, and they never showed: ONNX
+    Runtime INT8 measured 0.4 MB after ONNX Runtime FP32, 13 MB with the trim (lraspp 96×128).
+    CUDA: torch's allocator peak, which sees only torch's own tensors: the other runtimes allocate device
+    memory themselves, so their rows are left unmeasured (None) rather than shown near 0."""
+
+    def __init__(self, device: str, backend: str = "torch"):
+        self.device = "unmeasured" if device == "cuda" and backend != "torch" else device
+        self.peak_mb = None
 
     def __enter__(self) -> PeakMemory:
         if self.device == "cuda":
             import torch
 
             torch.cuda.reset_peak_memory_stats()
-        else:
+        elif self.device == "cpu":
+            _release_free_heap()
             try:
                 Path("/proc/self/clear_refs").write_text("5")
                 self.baseline_kb = _proc_status_kb("VmRSS")
@@ -324,6 +354,16 @@ class PeakMemory:
             self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
         elif self.device == "cpu":
             self.peak_mb = (_proc_status_kb("VmHWM") - self.baseline_kb) / 1024
+
+
+def _release_free_heap() -> None:
+    """glibc's malloc_trim(0): free heap pages go back to the system (a no-op elsewhere)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _proc_status_kb(key: str) -> int:
