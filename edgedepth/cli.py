@@ -105,7 +105,7 @@ def main() -> None:
 
     \b
     The path:  train → export (verified ONNX) → quantize (Q/DQ INT8) → build (engine) → bench
-    Try it:    edgedepth demo      (synthetic data, no downloads, a few minutes on 2 cores)
+    Try it:    edgedepth demo      (synthetic data, no downloads, about 6 minutes on a quiet 2-core machine)
     Sizes are HxW (height x width) everywhere; --json PATH writes a command's result ('-': stdout).
     """
 
@@ -482,7 +482,7 @@ def demo(workdir, fast):
     \b
     synthesise → train lraspp_mobilenet_v3_large → evaluate vs the median baseline → export (verified ONNX)
     → quantize (Q/DQ INT8 within the accuracy budget) → build (OpenVINO, fusion report) → bench (CPU table)
-    About 10 minutes on 2 cores; `edgedepth bench` afterwards reuses its checkpoint and data.
+    About 6 minutes on a quiet 2-core x86-64 machine; `edgedepth bench` afterwards reuses its checkpoint and data.
     """
     from .demo import run_demo
 

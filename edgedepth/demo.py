@@ -1,4 +1,4 @@
-"""`edgedepth demo`: the whole path on the embedded default, in a few minutes on 2 CPU cores.
+"""`edgedepth demo`: the whole path on the embedded default, in about 6 minutes on a quiet 2-core machine.
 
 synthesise DIODE-format data → train the light LR-ASPP model → evaluate against the median baseline →
 export a verified ONNX → quantize to Q/DQ INT8 within the accuracy budget → build the OpenVINO engine with its
