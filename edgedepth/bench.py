@@ -11,12 +11,11 @@ report.py renders it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from .artifacts import is_finished, is_writable_location, sha256, tool_versions
 from .backends import BuildOptions, CpuOptions, LoadOptions, usable_backend
-from .data.transforms import Preprocessing, preprocess
+from .data.transforms import Preprocessing, one_torch_thread, preprocess
 from .errors import EdgeDepthError, RuntimeMissing
 from .evaluation import EvalImage, EvalSet, Window
 from .metrics import METRIC_KEYS
@@ -276,13 +275,11 @@ def time_runner(runner, eval_set: EvalSet, options: BenchOptions) -> tuple[Laten
     model-only is the inference alone inside it (`timed_infer`). Both come from the same runs, so for every row
     E2E ≥ model-only run by run, and E2E − p50 is what preprocessing and copies cost.
 
-    The preprocessing runs on one torch thread (`one_torch_thread`): torch's OpenMP workers spin after a
-    parallel region, and ONNX Runtime's and OpenVINO's pools spin after an inference; on 2 cores each held the
-    cores the other needed. Measured, lraspp 96×128, 2 threads: E2E 20–70 ms against 2 ms of inference for
-    ONNX Runtime FP32 (the time went to the preprocessing, waiting for cores), 8–20 ms against 0.9 ms for
-    OpenVINO INT8; with OMP_WAIT_POLICY=PASSIVE, or the preprocessing on one thread, E2E came back to the
-    inference time plus the preprocessing's 0.05 ms. Earlier, the two latencies came from separate loops, so
-    the torch row's E2E could land below its p50 by noise alone."""
+    The preprocessing runs on one torch thread (`one_torch_thread`, which says why) for every row. Before,
+    with torch's threads, E2E was 10–90 ms against 1–2 ms of inference for ONNX Runtime and OpenVINO on 2
+    cores (lraspp 96×128), the time spent waiting for cores the other thread pool held; with
+    OMP_WAIT_POLICY=PASSIVE as with one thread, E2E came back to the inference plus 0.1–0.4 ms. And the two
+    latencies came from separate loops, so the torch row's E2E could land below its p50 by noise alone."""
     model_s, e2e_s = [], []
     images = eval_set.images
     for i in range(-options.warmup, options.runs):  # i < 0: untimed warm-up of the same path
@@ -294,20 +291,6 @@ def time_runner(runner, eval_set: EvalSet, options: BenchOptions) -> tuple[Laten
             e2e_s.append(time.perf_counter() - start)
             model_s.append(seconds)
     return Latency.of(model_s), Latency.of(e2e_s)
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch's intra-op threads set to one for the block (then restored): small preprocessing steps gain nothing
-    from threads, and no OpenMP worker is left spinning on a core another runtime needs."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def add_deltas(row: Row, reference: Row, eval_set: EvalSet) -> None:
