@@ -247,7 +247,6 @@ class ArtifactCache:
         self.check_writable(f"{backend.NAME} {precision} build")
         return backend.build(source, out_dir, BuildOptions(device=device, precision=precision, cpu=self.options.cpu))
 
-
     def check_writable(self, what: str) -> None:
         """Making an artifact needs the engines folder writable; reading cached ones does not."""
         if not is_writable_location(self.folder):
