@@ -63,6 +63,15 @@ def ensure_writable_parent(path: str | os.PathLike) -> Path:
     return path
 
 
+def is_writable_location(folder: str | os.PathLike) -> bool:
+    """Whether `folder` could be written into: it, or the nearest of its parents that exists, is a writable
+    folder (nothing is created to find out)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK)
+
+
 def _missing_ancestors(folder: Path) -> list[Path]:
     """`folder` and its parents that do not exist yet, deepest first (what creating it would add)."""
     missing = []

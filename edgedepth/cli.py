@@ -166,7 +166,7 @@ def main() -> None:
 
     \b
     The path:  train → export (verified ONNX) → quantize (Q/DQ INT8) → build (engine) → bench
-    Try it:    edgedepth demo      (synthetic data, no downloads, a few minutes on 2 cores)
+    Try it:    edgedepth demo      (synthetic data, no downloads, about 6 minutes on a quiet 2-core machine)
     Sizes are HxW (height x width) everywhere; --json PATH writes a command's result ('-': stdout).
     """
 
@@ -446,12 +446,13 @@ def bench(device, model, declared, data, backends, warmup, runs, threads, images
     warm-up (median/p90/p99 and FPS, model-only and end-to-end with preprocessing), depth accuracy against
     ground truth on held-out images of both domains, its difference from the float PyTorch model (deltas and
     fidelity, by depth range and domain), peak memory and size. A runtime that is not installed shows as a
-    skipped row with the reason, as does the torch row of a bare ONNX (the float ONNX row is then the reference).
+    skipped row with the reason, as does the torch row of a bare ONNX (the float ONNX row is then the reference);
+    a row that ran and failed makes the command exit non-zero, after the report.
     """
     from rich.progress import Progress
 
     from .backends import CpuOptions
-    from .bench import BenchOptions, plan_rows, run_bench
+    from .bench import BenchOptions, check_rows, plan_rows, run_bench
     from .report import print_table, report_dict, write_error_maps, write_markdown
 
     chosen = tuple(name.strip() for name in backends.split(",")) if backends else None
@@ -474,6 +475,7 @@ def bench(device, model, declared, data, backends, warmup, runs, threads, images
         say = _say(json_path)
         for path in write_error_maps(report, error_maps):
             say(f"error map: {path}")
+    check_rows(report)
 
 
 @main.command()
@@ -558,7 +560,7 @@ def demo(workdir, fast):
     \b
     synthesise → train lraspp_mobilenet_v3_large → evaluate vs the median baseline → export (verified ONNX)
     → quantize (Q/DQ INT8 within the accuracy budget) → build (OpenVINO, fusion report) → bench (CPU table)
-    About 10 minutes on 2 cores; `edgedepth bench` afterwards reuses its checkpoint and data.
+    About 6 minutes on a quiet 2-core x86-64 machine; `edgedepth bench` afterwards reuses its checkpoint and data.
     """
     from .demo import run_demo
 

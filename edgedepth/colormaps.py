@@ -91,3 +91,22 @@ def with_scale_bar(image: np.ndarray, lo: float, hi: float, colormap: str = DEFA
         top = min(max(0.0, y - line / 2), h - line - 1)
         draw.text((strip + 4, top), text, fill=(0, 0, 0), font=font)
     return np.concatenate([image, np.asarray(panel)], axis=1)
+
+
+def captioned(panels: list[tuple[str, np.ndarray]], gap: int = 8) -> np.ndarray:
+    """H×W×3 uint8 images side by side on white, `gap` pixels apart, top-aligned, each with its caption above
+    it (ASCII: the built-in font has no Δ)."""
+    from PIL import Image, ImageDraw
+
+    height = max(image.shape[0] for _, image in panels)
+    font = label_font(height)
+    caption = font.getbbox("Ag")[3] + 6
+    width = sum(image.shape[1] for _, image in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (width, height + caption), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for label, image in panels:
+        canvas.paste(Image.fromarray(image), (x, caption))
+        draw.text((x + 2, 2), label, fill=(0, 0, 0), font=font)
+        x += image.shape[1] + gap
+    return np.asarray(canvas)

@@ -1,4 +1,4 @@
-"""`edgedepth demo`: the whole path on the embedded default, in a few minutes on 2 CPU cores.
+"""`edgedepth demo`: the whole path on the embedded default, in about 6 minutes on a quiet 2-core machine.
 
 synthesise DIODE-format data → train the light LR-ASPP model → evaluate against the median baseline →
 export a verified ONNX → quantize to Q/DQ INT8 within the accuracy budget → build the OpenVINO engine with its
@@ -121,7 +121,7 @@ def build_engine(demo: Demo) -> str:
 
 
 def bench_all(demo: Demo) -> str:
-    from .bench import BenchOptions, run_bench
+    from .bench import BenchOptions, check_rows, run_bench
     from .report import print_table, report_dict, write_error_maps, write_json, write_markdown
 
     # the verified float ONNX and the budgeted OpenVINO INT8 from the steps above; ORT's INT8 flavour is made here
@@ -133,6 +133,7 @@ def bench_all(demo: Demo) -> str:
     write_markdown(report, demo.workdir / "bench.md")
     maps = write_error_maps(report, demo.workdir / "error-maps")
     print_table(report)
+    check_rows(report)
     return (f"bench table also in {demo.workdir / 'bench.json'} and {demo.workdir / 'bench.md'}; "
             f"{len(maps)} error maps in {demo.workdir / 'error-maps'}")
 

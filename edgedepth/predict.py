@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backends import PRECISIONS
-from .colormaps import COLORMAPS, DEFAULT_COLORMAP, colorize, label_font, with_scale_bar
+from .colormaps import COLORMAPS, DEFAULT_COLORMAP, captioned, colorize, with_scale_bar
 from .data.images import IMAGE_SUFFIXES, check_image, read_rgb, write_npy, write_pfm, write_png, write_png16_mm
 from .data.video import VIDEO_SUFFIXES, probe, read_frames, require_av, writing_video
 from .errors import EdgeDepthError
@@ -116,26 +116,12 @@ def render(depth: np.ndarray, scale: tuple[float, float], colormap: str, unit: s
 
 def render_compare(panels: list[tuple[str, np.ndarray]], colormap: str) -> np.ndarray:
     """reference | other | |Δ|, captioned: the two depth maps on the reference's scale, the difference on its own."""
-    from PIL import Image, ImageDraw
-
     (ref_label, ref), (other_label, other) = panels
     diff = np.abs(ref - other)
     scale = color_range(ref)
-    images = [render(ref, scale, colormap), render(other, scale, colormap),
-              render(diff, (0.0, max(float(np.percentile(diff, COLOR_PERCENTILES[1])), 1e-6)), colormap)]
-    labels = [ref_label, other_label, "|difference|"]  # ASCII: the built-in font has no Δ
-    font = label_font(ref.shape[0])
-    caption = font.getbbox("Ag")[3] + 6
-    gap = 8
-    width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
-    canvas = Image.new("RGB", (width, ref.shape[0] + caption), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    x = 0
-    for image, label in zip(images, labels):
-        canvas.paste(Image.fromarray(image), (x, caption))
-        draw.text((x + 2, 2), label, fill=(0, 0, 0), font=font)
-        x += image.shape[1] + gap
-    return np.asarray(canvas)
+    return captioned([(ref_label, render(ref, scale, colormap)), (other_label, render(other, scale, colormap)),
+                      ("|difference|", render(diff, (0.0, max(float(np.percentile(diff, COLOR_PERCENTILES[1])), 1e-6)),
+                                              colormap))])
 
 
 def depth_stats(depth: np.ndarray) -> dict[str, float]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .artifacts import atomic_path
 from .bench import Report, Row, reference_row
-from .colormaps import colorize, label_font
+from .colormaps import captioned, colorize, label_font, with_scale_bar
 from .evaluation import DEPTH_BIN_EDGES
 from .fusion import INT8_PRECISIONS
 from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells
@@ -55,8 +55,18 @@ def conditions_line(report: Report) -> str:
 
 COLUMNS = ("Backend", "Prec", "MB", "p50 ms", "p90", "p99", "FPS", "E2E ms", "AbsRel", "δ1", "ΔAbsRel", "Δδ1",
            "Dev", "Dev95", "δ1 vs fp", "max|Δ| m", "Mem MB")
-TITLE = ("edgedepth bench (Δ: against {reference}; Dev: mean relative deviation from its output, Dev95 its 95 % "
-         "bound; δ1 vs fp: share of pixels within 1.25× of it)")
+TITLE = "edgedepth bench"
+
+
+def legend(report: Report) -> str:
+    """The line under the table that says what each column measures."""
+    reference = _reference_label(report)
+    return ("MB: artifact size on disk (MiB). p50/p90/p99 ms, FPS: the inference alone, batch 1, on input already "
+            "in memory; FPS = 1000 / p50. E2E ms: median per image from decoded uint8 RGB to depth in host memory "
+            "(preprocessing on one thread, input checks, inference, output copy), in the same runs as p50. AbsRel, "
+            f"δ1: against ground truth; Δ: minus {reference}'s. Fidelity to {reference}'s depth: Dev its mean relative "
+            "deviation, Dev95 that deviation's 95 % bound, δ1 vs fp the share of pixels within 1.25× of it, max|Δ| m "
+            f"the largest difference. Mem MB: {report.conditions.memory}, MiB; blank: unmeasured.")
 
 
 def row_cells(row: Row) -> list[str]:
@@ -80,13 +90,14 @@ def print_table(report: Report, console=None) -> None:
     console = console or Console()
     if not console.is_terminal:  # a log file or pipe has no width to respect; never crop a number there
         console.width = max(console.width, WIDE)
-    table = Table(title=TITLE.format(reference=_reference_label(report)), caption=conditions_line(report),
+    table = Table(title=TITLE, caption=conditions_line(report),
                   caption_justify="left", pad_edge=False)
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("Backend", "Prec") else "right", no_wrap=True)
     for row in report.rows:
         table.add_row(*row_cells(row), style=None if row.status == "ok" else "yellow")
     console.print(table)
+    console.print(legend(report), style="dim")
     for note in row_notes(report):
         console.print(f"[yellow]{note}[/yellow]")
     cells = breakdown_rows(report)
@@ -126,7 +137,8 @@ def to_markdown(report: Report) -> str:
     def markdown_row(cells) -> str:
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
-    lines = [markdown_row(COLUMNS), "|" + "---|" * len(COLUMNS), *(markdown_row(row_cells(row)) for row in report.rows), ""]
+    lines = [markdown_row(COLUMNS), "|" + "---|" * len(COLUMNS), *(markdown_row(row_cells(row)) for row in report.rows), "",
+             legend(report), ""]
     lines += [f"- {note}" for note in row_notes(report)]
     cells = breakdown_rows(report)
     if cells:
@@ -143,10 +155,11 @@ def write_markdown(report: Report, path: str | os.PathLike) -> Path:
 
 
 def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3) -> list[Path]:
-    """One PNG per (low-precision row, image): input | GT | float | low-precision | |float − low-precision|,
-    and under them |float − low-precision| against ground-truth depth (`depth_error_plot`).
+    """One PNG per (low-precision row, image), its panels captioned: RGB | ground truth | float | low precision |
+    |float − low precision|, each depth panel with its scale bar in metres; under them |float − low precision|
+    against ground-truth depth (`depth_error_plot`).
 
-    Depth panels share one colour scale (GT's 2nd–98th percentile); the difference has its own, from 0."""
+    The three depth panels share one colour scale (GT's 2nd–98th percentile); the difference has its own, from 0."""
     from PIL import Image
 
     from .data.transforms import resize_nearest
@@ -164,14 +177,14 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
             valid_gt = image.depth[image.valid & (image.depth > 0)]
             lo, hi = np.percentile(valid_gt, [2, 98]) if valid_gt.size else (float(ref.min()), float(ref.max()))
             diff = np.abs(ref - low)
-            panels = [
-                resize_nearest(image.rgb, ref.shape),
-                colorize(image.depth, lo, hi, image.valid),
-                colorize(ref, lo, hi),
-                colorize(low, lo, hi),
-                colorize(diff, 0.0, max(float(np.percentile(diff, 99)), 1e-6)),
-            ]
-            strip = np.concatenate(panels, axis=1)
+            diff_hi = max(float(np.percentile(diff, 99)), 1e-6)
+            strip = captioned([
+                ("RGB", resize_nearest(image.rgb, ref.shape)),
+                ("ground truth", with_scale_bar(colorize(image.depth, lo, hi, image.valid), lo, hi)),
+                (f"float ({reference.backend})", with_scale_bar(colorize(ref, lo, hi), lo, hi)),
+                (f"{row.precision.upper()} ({row.backend})", with_scale_bar(colorize(low, lo, hi), lo, hi)),
+                (f"|float - {row.precision.upper()}|", with_scale_bar(colorize(diff, 0.0, diff_hi), 0.0, diff_hi)),
+            ])
             plot = depth_error_plot(image.depth[image.scored], diff[image.scored], strip.shape[1],
                                     f"|float - {row.label}| (m) vs ground-truth depth (m)")
             path = out_dir / f"{image.name}.{row.backend}-{row.precision}.png"

@@ -7,6 +7,7 @@ and of the depth map (capi/src/resize.c follows torch's), so the two agree to fl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ import numpy as np
 
 from .artifacts import read_sidecar
 from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, usable_backend
-from .data.transforms import Preprocessing, check_rgb, preprocess, resize_bilinear
+from .data.transforms import Preprocessing, check_rgb, one_torch_thread, preprocess, resize_bilinear
 from .errors import EdgeDepthError
 
 #: The backends that read a file, by suffix; the first is the default. ONNX Runtime for .onnx because it runs
@@ -124,13 +125,19 @@ class DepthModel:
         for start in range(0, len(batch), self.batch_limit):
             chunk = batch[start : start + self.batch_limit]
             depths.extend(self._infer(chunk))
-        maps = [self._resize(depth, target) for depth, target in zip(depths, targets)]
+        with self._torch_work():
+            maps = [self._resize(depth, target) for depth, target in zip(depths, targets)]
         if single:
             return maps[0]
         return np.stack(maps) if isinstance(images, np.ndarray) else maps
 
+    def _torch_work(self):
+        """Beside another runtime, torch's own steps (preprocessing, resizing the output) run on one thread."""
+        return contextlib.nullcontext() if self.backend == "torch" else one_torch_thread()
+
     def _infer(self, chunk: list[np.ndarray]) -> np.ndarray:
-        batch = preprocess(chunk, self.input_size, self.preprocessing)
+        with self._torch_work():
+            batch = preprocess(chunk, self.input_size, self.preprocessing)
         with self._lock:
             if self.runner is None:
                 raise EdgeDepthError(f"the model {self.artifact} was closed; load it again")

@@ -1,3 +1,6 @@
+import os
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -26,6 +29,30 @@ def pytest_collection_modifyitems(config, items):
         for marker, reason in skips.items():
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def read_only():
+    """make(folder): `folder` (made if missing) is read-only to this process until the test ends. chmod does it
+    for a user; root writes through permissions, so there a read-only bind mount of the folder onto itself does
+    it (skipped where root may not mount)."""
+    undo = []
+
+    def make(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        undo.append(lambda: folder.chmod(0o755))
+        if os.access(folder, os.W_OK):  # root
+            mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True)
+            if mounted.returncode:
+                pytest.skip(f"running as root, and a read-only bind mount is refused: {mounted.stderr.decode().strip()}")
+            undo.append(lambda: subprocess.run(["umount", str(folder)], check=True))
+        assert not os.access(folder, os.W_OK)
+        return folder
+
+    yield make
+    for step in reversed(undo):
+        step()
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,8 @@ def test_json_holds_every_cpu_row_with_latency_and_accuracy(bench_run):
             assert set(latency) == LATENCY_KEYS and latency["runs"] == 3
             assert 0 < latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"]
             assert latency["fps"] == pytest.approx(1000 / latency["median_ms"])
-        assert row["latency_e2e"]["median_ms"] > 0 and row["artifact_mb"] > 0
+        assert row["latency_e2e"]["median_ms"] >= row["latency_model"]["median_ms"] > 0 and row["artifact_mb"] > 0
+        assert row["peak_memory_mb"] > 1, "the row's own memory, not pages an earlier row freed"
         assert set(row["metrics"]) == set(METRIC_KEYS) | {"pixels", "excluded"} and set(row["deltas"]) == set(METRIC_KEYS)
         assert set(row["fidelity"]) == set(FIDELITY_KEYS)
     conditions = report["conditions"]
@@ -76,9 +77,12 @@ def test_table_and_markdown_show_the_json_numbers(bench_run):
             outdoor = next(d for d in row["breakdown"]["domains"] if d["domain"] == "outdoor")
             assert f"| {row['backend']} int8 | outdoor (1 img) | {outdoor['pixels']} |" in markdown
     assert "lraspp_mobilenet_v3_large @ 64x64" in markdown and "1 indoors, 1 outdoor" in markdown
+    for text in (markdown, " ".join(output.split())):  # the legend under the table, in both
+        assert "E2E ms: median per image from decoded uint8 RGB to depth in host memory" in text
+        assert "MB: artifact size on disk (MiB)" in text and "Mem MB: peak resident memory the row added" in text
 
 
-def test_error_maps_show_five_panels_and_the_error_against_depth_per_int8_row(bench_run):
+def test_error_maps_show_five_captioned_panels_with_scales_and_the_error_against_depth_per_int8_row(bench_run):
     from PIL import Image
 
     from edgedepth.report import PLOT_HEIGHT
@@ -87,8 +91,14 @@ def test_error_maps_show_five_panels_and_the_error_against_depth_per_int8_row(be
     assert len(maps) == 2 * 2  # two INT8 rows × two images
     assert {p.name.rsplit(".", 2)[1] for p in maps} == {"onnxruntime-int8", "openvino-int8"}
     image = np.asarray(Image.open(maps[0]))
-    assert image.shape == (64 + PLOT_HEIGHT, 5 * 64, 3)
-    plot = image[64:]
+    caption = image.shape[0] - 64 - PLOT_HEIGHT
+    assert caption > 8 and image.shape[1] > 5 * 64 + 4 * 8 + 4 * 20  # five panels, four of them with a scale bar
+    dark = np.flatnonzero((image[:caption] < 128).all(-1).any(0))  # caption text columns
+    assert 1 + np.count_nonzero(np.diff(dark) > 12) == 5, "a caption over each of the five panels"
+    panels = image[caption : caption + 64]
+    rgb = np.asarray(Image.open(maps[0]).crop((0, caption, 64, caption + 64)))
+    assert rgb.std() > 0 and (panels[:, 64:72] == 255).all(), "the RGB panel, then the gap"
+    plot = image[caption + 64 :]
     red = (plot[..., 0] > 180) & (plot[..., 1] < 80) & (plot[..., 2] < 80)
     assert red.sum() > 20, "the mean |Δ| line against depth is drawn"
 
@@ -114,6 +124,33 @@ def test_absent_runtime_gives_skipped_rows_with_the_reason(monkeypatch, random_c
     assert report.rows[1].reason == "onnxruntime on cpu: onnxruntime is not installed"
     assert report.rows[1].latency_model is None and report.rows[1].metrics is None
     assert "onnxruntime int8 skipped: onnxruntime on cpu: onnxruntime is not installed" in to_markdown(report)
+
+
+def test_failed_rows_make_bench_exit_non_zero_after_the_report(random_checkpoint, synthetic_root, tmp_path, read_only):
+    """Here the rows fail because the engines folder is read-only: each says so, naming bench's own folder."""
+    engines = read_only(tmp_path / "ro") / "engines"
+    result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), "--data", str(synthetic_root),
+                                       "--backends", "torch,openvino", "--engines", str(engines),
+                                       "--json", str(tmp_path / "bench.json"), *FAST])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == ("Error: 2 of 3 bench rows failed (openvino fp32, openvino int8); "
+                                                      "the reasons are listed under the table")
+    assert "Traceback" not in result.output and " -o" not in result.output
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]  # the report is written first
+    assert [row["status"] for row in rows] == ["ok", "failed", "failed"]
+    assert rows[1]["reason"] == (f"the engines folder {engines} is not writable, so the float ONNX this row needs cannot "
+                                 "be made there; choose a writable engines folder")
+    assert not engines.exists()
+
+
+def test_skipped_rows_leave_the_exit_code_zero(monkeypatch, random_checkpoint, synthetic_root, tmp_path):
+    from edgedepth.backends import onnxruntime as ort_backend
+
+    monkeypatch.setattr(ort_backend, "unavailable_reason", lambda device: "onnxruntime is not installed")
+    result = CliRunner().invoke(main, ["bench", "--model", str(random_checkpoint), "--data", str(synthetic_root),
+                                       "--backends", "torch,onnxruntime", "--engines", str(tmp_path), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime int8 skipped: onnxruntime on cpu: onnxruntime is not installed" in result.output
 
 
 def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch, random_checkpoint):

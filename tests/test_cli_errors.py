@@ -1,5 +1,6 @@
 """Bad input to the foundation commands: one clear line, a non-zero exit, no traceback, nothing half-written."""
 
+import re
 import shutil
 
 import numpy as np
@@ -90,6 +91,26 @@ def test_sizes_are_hxw_everywhere_and_other_spellings_are_refused(size, message,
 def test_synth_refuses_the_old_wxh_spelling_of_a_landscape_size(tmp_path):
     line = run("synth", tmp_path / "out", "--size", "256x192")
     assert "portrait" in line and "did you mean 192x256" in line and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "synth", "train"])
+def test_a_size_the_machine_cannot_hold_is_refused_up_front_with_the_estimate(command, random_checkpoint, synthetic_root,
+                                                                               tmp_path):
+    out = tmp_path / "out"
+    args = {"export": [random_checkpoint, "-o", out / "model.onnx"], "synth": [out, "--count", 2],
+            "train": ["--data", synthetic_root, "-o", out / "model.pt", "--epochs", 1]}[command]
+    line = run(command, *args, "--size", "100000x100000")
+    assert re.search(r"needs at least [\d,]+ GiB of memory and this machine has [\d.,]+ GiB available; \w+", line), line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["synth", "build"])
+def test_a_read_only_output_location_is_one_line(command, float_onnx, tmp_path, read_only):
+    folder = read_only(tmp_path / "read-only")
+    args = {"synth": [folder / "data", "--count", 2, "--size", "32x48"],
+            "build": [float_onnx, "--backend", "openvino", "-o", folder / "ov"]}[command]
+    assert "writable" in run(command, *args)
+    assert not any(folder.iterdir())
 
 
 def test_json_dash_puts_only_json_on_stdout_and_the_summary_on_stderr(random_checkpoint, tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgedepth.colormaps import COLORMAPS, colorize, nice_ticks, with_scale_bar
+from edgedepth.colormaps import COLORMAPS, captioned, colorize, nice_ticks, with_scale_bar
 
 
 @pytest.mark.parametrize("name", sorted(COLORMAPS))
@@ -34,3 +34,14 @@ def test_the_scale_bar_is_beside_the_picture_and_runs_low_to_high_upwards():
     strip = framed[:, 160 + 1]
     assert (strip[0] == COLORMAPS["viridis"][-1]).all() and (strip[-1] == COLORMAPS["viridis"][0]).all()
     assert (framed[:, 170:] < 128).any()  # the labels are drawn
+
+
+def test_captioned_panels_sit_side_by_side_under_their_captions():
+    red, blue = np.zeros((40, 30, 3), np.uint8), np.zeros((50, 20, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    out = captioned([("one", red), ("two", blue)], gap=8)
+    caption = out.shape[0] - 50
+    assert caption > 8 and out.shape[1] == 30 + 8 + 20
+    assert (out[caption : caption + 40, :30] == red).all() and (out[caption:, 38:] == blue).all()
+    band = out[:caption]
+    assert (band[:, :30] < 128).all(-1).any() and (band[:, 38:] < 128).all(-1).any(), "each panel has its caption"

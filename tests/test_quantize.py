@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from onnx import numpy_helper
 
-from edgedepth.artifacts import read_sidecar, sha256
+from edgedepth.artifacts import is_finished, read_sidecar, sha256
 from edgedepth.calibration import CalibrationSet, CalibrationWarning, load_split
 from edgedepth.cli import main
 from edgedepth.errors import EdgeDepthError
@@ -483,6 +484,50 @@ def test_cli_budget_miss_is_one_line_naming_the_fidelity_miss_and_the_worst_cove
     assert len(errors) == 1 and errors[0].startswith("Error: the accuracy budget is not met"), result.output
     assert "fidelity: deviation from float 50.00% > 4%" in errors[0] and "; worst-covered layers: " in errors[0]
     assert "saturated)" in errors[0] and not output.exists()
+
+
+def copy_with_sidecar(model, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, folder / model.name)
+    shutil.copyfile(f"{model}.json", folder / f"{model.name}.json")
+    return folder / model.name
+
+
+def test_source_in_a_read_only_folder_quantizes_and_nothing_is_written_beside_it(float_model, synthetic_root, tmp_path,
+                                                                                  read_only, monkeypatch):
+    monkeypatch.setenv("EDGEDEPTH_CACHE", str(tmp_path / "cache"))  # nothing cached: the calibrator runs too
+    source = copy_with_sidecar(float_model, tmp_path / "models")
+    before = sorted(p.name for p in read_only(source.parent).iterdir())
+    output = tmp_path / "out" / "model.int8.onnx"
+    result = run_cli(source, "--data", synthetic_root, "-o", output, "--samples", 2)
+    assert result.exit_code == 0, result.output
+    assert is_finished(output) and sorted(p.name for p in source.parent.iterdir()) == before
+
+
+def test_two_runs_from_one_source_at_once_both_succeed_and_write_nothing_beside_it(float_model, synthetic_root, tmp_path):
+    """ONNX Runtime wrote <stem>-inferred.onnx beside its input and deleted it: two runs deleted each other's."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import edgedepth
+
+    source = copy_with_sidecar(float_model, tmp_path / "models")
+    before = {p.name for p in source.parent.iterdir()}
+    env = {**os.environ, "EDGEDEPTH_CACHE": str(tmp_path / "cache")}  # both calibrate: nothing cached yet
+    runs = [subprocess.Popen([sys.executable, "-m", "edgedepth.cli", "quantize", str(source), "--data", str(synthetic_root),
+                              "-o", str(tmp_path / f"out{i}" / "model.int8.onnx"), "--samples", "2"],
+                             cwd=Path(edgedepth.__file__).parents[1], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    appeared = set()
+    while any(run.poll() is None for run in runs):  # watch the source's folder while they run
+        appeared |= {p.name for p in source.parent.iterdir()} - before
+        time.sleep(0.005)
+    outputs = [run.communicate()[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert appeared == set(), "files were written beside the source ONNX"
+    assert all(is_finished(tmp_path / f"out{i}" / "model.int8.onnx") for i in range(2))
 
 
 def test_no_valid_sample_fails(synthetic_root):

@@ -354,6 +354,23 @@ def test_build_asks_for_a_strongly_typed_network_and_reuses_the_timing_cache(ver
     assert read_sidecar(engine)["timing_cache"]["reused"] and cache.read_bytes() == b"this-gpu|tt"
 
 
+def test_build_refuses_a_two_output_onnx_in_the_words_of_the_other_backends(tmp_path, monkeypatch, gpu_here):
+    import torch
+
+    class TwoHeads(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :1], x[:, 1:2]
+
+    source = tmp_path / "two.onnx"
+    torch.onnx.export(TwoHeads(), torch.zeros(1, 3, 16, 16), source, input_names=["rgb"], output_names=["a", "b"],
+                      opset_version=17, dynamo=False)
+    calls = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
+    with pytest.raises(EdgeDepthError, match="has 1 inputs and 2 outputs; an edgedepth model has one of each"):
+        trt_backend.build(source, tmp_path / "engine", BuildOptions())
+    assert not (tmp_path / "engine").exists() and "network_flags" not in calls  # refused before TensorRT parses
+
+
 @pytest.mark.parametrize("saved", [b"other-gpu|ttt", b"not a timing cache"])
 def test_a_cache_tensorrt_refuses_is_replaced_by_a_fresh_one(saved, float_onnx, tmp_path, monkeypatch, gpu_here):
     calls = {}

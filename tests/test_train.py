@@ -25,6 +25,18 @@ def test_training_logs_each_epoch_and_keeps_the_best(synthetic_root, tmp_path):
     assert load_checkpoint(last_checkpoint_path(tmp_path / "m.pt"))[1]["train"]["epoch"] == 2  # the latest, beside it
 
 
+def test_off_a_terminal_training_prints_plain_progress_lines(synthetic_root, tmp_path, monkeypatch):
+    import edgedepth.train as training
+
+    monkeypatch.setattr(training, "PROGRESS_LINE_SECONDS", 0.0)  # a line every step instead of every 30 s
+    lines = []
+    train(synthetic_root, tmp_path / "m.pt", TrainConfig(size=(64, 64), epochs=1, batch_size=8), log=lines.append)
+    progress = [line for line in lines if line.startswith("training: ")]
+    steps = len(progress)
+    assert steps >= 2 and progress[-1].startswith(f"training: epoch 1/1, step {steps}/{steps} (100%), loss ")
+    assert progress[-1].endswith(" steps/s") and len(lines) == steps + 1  # and the epoch's validation line
+
+
 def test_the_trained_checkpoint_rebuilds_records_how_it_was_made_and_beats_the_baseline(trained_checkpoint, synthetic_root):
     model, loaded = load_checkpoint(trained_checkpoint)
     assert loaded["arch"] == "lraspp_mobilenet_v3_large" and loaded["input_size"] == [64, 64]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgedepth.data.transforms import PREPROCESSING, augment, preprocess, resize_nearest
+from edgedepth.data.transforms import PREPROCESSING, augment, one_torch_thread, preprocess, resize_nearest
 from edgedepth.errors import EdgeDepthError
 
 
@@ -56,3 +56,14 @@ def test_declared_preprocessing_is_applied_and_round_trips_through_its_record():
         Preprocessing(color="XYZ")
     with pytest.raises(EdgeDepthError, match="incomplete"):
         Preprocessing.from_record({"mean": [0, 0, 0]})
+
+
+def test_one_torch_thread_holds_torch_to_one_thread_and_restores_it_after_nested_blocks():
+    import torch
+
+    before = torch.get_num_threads()
+    with one_torch_thread():
+        with one_torch_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1, "the inner block does not restore early"
+    assert torch.get_num_threads() == before

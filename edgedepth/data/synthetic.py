@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..artifacts import atomic_path
+from ..artifacts import atomic_path, is_writable_location
+from ..errors import EdgeDepthError
+from ..memory import check_fits
 
 #: One camera for every scan, as DIODE's single scanner camera: fixed intrinsics, near-level, tripod height.
 FOV_DEG = 60.0
@@ -28,6 +30,10 @@ FOV_DEG = 60.0
 SCANNER_RANGE = 350.0
 VAL_FRACTION = 0.15
 SCANS_PER_SCENE = 2
+#: Peak resident memory of rendering one scan, per pixel: its float64 rays, hit records and the temporaries of
+#: each shape test. Measured over an indoor and an outdoor scan: 341 B at 384×512, 320 at 768×1024, 316 at
+#: 1536×2048; a size is checked against the lowest.
+BYTES_PER_PIXEL = 316
 
 
 @dataclass
@@ -204,6 +210,9 @@ def generate(
 
     Scenes hold SCANS_PER_SCENE scans each; about VAL_FRACTION of the scenes go to val/, the rest to train/."""
     out_dir = Path(out_dir)
+    check_fits(BYTES_PER_PIXEL * size[0] * size[1], f"rendering a {size[0]}x{size[1]} scan", "choose a smaller size")
+    if not is_writable_location(out_dir):
+        raise EdgeDepthError(f"cannot write the data set into {out_dir}: the location is not writable; choose another folder")
     jobs = _plan(count, seed)
     if progress:
         from rich.progress import track
@@ -212,13 +221,17 @@ def generate(
     for split, domain, scene, scan, scene_seed in jobs:
         rgb, depth, mask = render(domain, size, scene_seed, scan)
         folder = out_dir / split / domain / f"scene_{scene:05d}" / f"scan_{scan:05d}"
-        folder.mkdir(parents=True, exist_ok=True)
         stem = f"{scene:05d}_{scan:05d}_{domain}_{scan:03d}_000"
-        with atomic_path(folder / f"{stem}.png") as tmp:
-            Image.fromarray(rgb).save(tmp, format="PNG")
-        for name, array in ((f"{stem}_depth.npy", depth), (f"{stem}_depth_mask.npy", mask)):
-            with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, array)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(folder / f"{stem}.png") as tmp:
+                Image.fromarray(rgb).save(tmp, format="PNG")
+            for name, array in ((f"{stem}_depth.npy", depth), (f"{stem}_depth_mask.npy", mask)):
+                with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, array)
+        except OSError as exc:  # a full disk, a folder made read-only meanwhile
+            raise EdgeDepthError(f"cannot write scan {stem} into {folder}: {exc.strerror or exc}; free space or choose "
+                                 "another folder")
     return out_dir
 
 

@@ -13,6 +13,7 @@ import contextlib
 import fnmatch
 import io
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -88,9 +89,15 @@ def quantize_onnx(
     manifest_path = Path(manifest) if manifest else output.with_name(output.name.removesuffix(".onnx") + ".calibration.json")
 
     source_sha256 = sha256(source)
-    with _progress(f"quantize: calibrating on {len(calibration)} samples", len(calibration)) as advance, _quiet():
-        quantizer = ENGINES[engine](source, source_sha256, calibration, method, progress=advance)
     with tempfile.TemporaryDirectory(prefix=".quantize.", dir=output.parent) as work:
+        # ONNX Runtime's calibrator and quantize_static write `<stem>-inferred.onnx` beside the model path they
+        # are given (quant_utils.load_model_with_shape_infer): a read-only source folder broke them, and two runs
+        # from one source removed each other's file. The engines get a private copy; nothing is written beside
+        # the user's input.
+        private_source = Path(work) / "source.onnx"
+        shutil.copyfile(source, private_source)
+        with _progress(f"quantize: calibrating on {len(calibration)} samples", len(calibration)) as advance, _quiet():
+            quantizer = ENGINES[engine](private_source, source_sha256, calibration, method, progress=advance)
         session = _Session(quantizer, flavour, source, Path(work), held_out, calibration.batch(0),
                            meta.get("output_kind", "metric"))
         final, record = session.run(keep, keep_float_slow, accuracy_budget)
