@@ -26,8 +26,8 @@ from torch import nn
 from .artifacts import publishing
 from .data.transforms import IMAGENET, Preprocessing, preprocess
 from .errors import EdgeDepthError, first_line
-from .memory import activation_bytes, check_fits
-from .sources import ModelSource, resolve_source
+from .memory import check_fits
+from .sources import ModelSource, activation_estimate, resolve_source
 
 PRODUCER = "edgedepth-export"
 INPUT_NAME, OUTPUT_NAME = "rgb", "depth"
@@ -96,9 +96,10 @@ def export_onnx(
     with publishing(output) as staging, _steps(4) as step:
         if source.model is not None:
             step("folding BatchNorm into conv")
-            size = source.input_size
-            check_fits(EXPORT_MEMORY_PER_ACTIVATION * activation_bytes(source.model, size), f"exporting {source.arch} at "
-                       f"{size[0]}x{size[1]}", "export at a smaller size")
+            size, activations = source.input_size, activation_estimate(source.model, source.input_size)
+            if activations is not None:
+                check_fits(EXPORT_MEMORY_PER_ACTIVATION * activations, f"exporting {source.arch} at {size[0]}x{size[1]}",
+                           "export at a smaller size")
             fused, folded, unfolded = fold_batchnorm(source.model)
             opset = opset or DEFAULT_OPSET
             step(f"exporting ONNX (opset {opset})")

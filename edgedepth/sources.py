@@ -489,13 +489,23 @@ def _fit_onnx(loaded: Loaded, size: tuple[int, int] | None, multiple: int | None
 
 def _check_probe_fits(net: nn.Module, size: tuple[int, int], label: str) -> None:
     """Refuse a size whose trial inference this machine cannot hold, before running it (`memory.check_fits`)."""
-    from .memory import activation_bytes, check_fits
+    from .memory import check_fits
+
+    activations = activation_estimate(net, size)
+    if activations is not None:
+        check_fits(PROBE_MEMORY_PER_ACTIVATION * activations, f"running {label} at {size[0]}x{size[1]}",
+                   "declare a smaller size with --size HxW")
+
+
+def activation_estimate(net: nn.Module, size: tuple[int, int]) -> int | None:
+    """`memory.activation_bytes` of a network of any form; None for one that cannot run on PyTorch's meta device
+    (a TorchScript module holds no Parameters to move there; a user's code may branch on tensor values)."""
+    from .memory import activation_bytes
 
     try:
-        needed = PROBE_MEMORY_PER_ACTIVATION * activation_bytes(net, size)
-    except Exception:  # a network that cannot run on the meta device (TorchScript, data-dependent code): no estimate
-        return
-    check_fits(needed, f"running {label} at {size[0]}x{size[1]}", "declare a smaller size with --size HxW")
+        return activation_bytes(net, size)
+    except Exception:  # whatever the user's network raises on meta tensors
+        return None
 
 
 def _default_size(multiple: int) -> tuple[int, int]:
