@@ -43,6 +43,8 @@ ALIGNMENTS = {
     "relative": "per-image least-squares scale and shift in depth",
     "relative-inverse": "per-image least-squares scale and shift in inverse depth, then 1/x",
 }
+#: The unit of each output kind's raw values, as predict labels them (relative outputs have none).
+OUTPUT_UNITS = {"metric": "m", "inverse": "1/m", "relative": "(relative)", "relative-inverse": "(relative)"}
 #: Upper edges (metres) of the ground-truth depth ranges of the breakdown; the last range is open.
 DEPTH_BIN_EDGES = (2.0, 5.0, 10.0, 20.0, 80.0)
 #: Metrics the breakdown lists per range and domain (the full set stays in the headline numbers).

@@ -114,24 +114,24 @@ def render(depth: np.ndarray, scale: tuple[float, float], colormap: str, unit: s
     return with_scale_bar(colorize(depth, *scale, colormap=colormap), *scale, colormap, unit)
 
 
-def render_compare(panels: list[tuple[str, np.ndarray]], colormap: str) -> np.ndarray:
+def render_compare(panels: list[tuple[str, np.ndarray]], colormap: str, unit: str = "m") -> np.ndarray:
     """reference | other | |Δ|, captioned: the two depth maps on the reference's scale, the difference on its own."""
     (ref_label, ref), (other_label, other) = panels
     diff = np.abs(ref - other)
     scale = color_range(ref)
-    return captioned([(ref_label, render(ref, scale, colormap)), (other_label, render(other, scale, colormap)),
+    return captioned([(ref_label, render(ref, scale, colormap, unit)), (other_label, render(other, scale, colormap, unit)),
                       ("|difference|", render(diff, (0.0, max(float(np.percentile(diff, COLOR_PERCENTILES[1])), 1e-6)),
-                                              colormap))])
+                                              colormap, unit))])
 
 
 def depth_stats(depth: np.ndarray) -> dict[str, float]:
     return {"min": float(depth.min()), "median": float(np.median(depth)), "max": float(depth.max())}
 
 
-def write_outputs(base: Path, depth: np.ndarray, options: PredictOptions) -> list[Path]:
-    """Every requested format of one depth map, at `base` + the format's suffix."""
+def write_outputs(base: Path, depth: np.ndarray, options: PredictOptions, unit: str = "m") -> list[Path]:
+    """Every requested format of one depth map (values in `unit`), at `base` + the format's suffix."""
     writers: dict[str, Callable[[Path], Path]] = {
-        "png": lambda path: write_png(path, render(depth, color_range(depth), options.colormap)),
+        "png": lambda path: write_png(path, render(depth, color_range(depth), options.colormap, unit)),
         "npy": lambda path: write_npy(path, depth),
         "pfm": lambda path: write_pfm(path, depth),
         "png16": lambda path: write_png16_mm(path, depth),
@@ -146,7 +146,7 @@ def _rank(model: DepthModel) -> int:
 
 def _describe(model: DepthModel) -> dict[str, Any]:
     return {"artifact": str(model.artifact), "backend": model.backend, "precision": model.precision,
-            "device": model.device, "input_size": list(model.input_size)}
+            "device": model.device, "input_size": list(model.input_size), "output_kind": model.output_kind}
 
 
 def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike, out_dir: str | os.PathLike,
@@ -176,6 +176,9 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
 
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(load(artifact, options.device, backend=options.backend, threads=options.threads))
+        if "png16" in options.formats and model.output_kind != "metric":
+            raise EdgeDepthError(f"png16 writes millimetres, and {artifact} outputs {model.output_kind} values "
+                                 f"({model.unit}); choose npy or pfm for its raw output")
         other = None
         if options.compare:
             other = stack.enter_context(load(options.compare, options.device, threads=options.threads))
@@ -197,11 +200,11 @@ def _predict_image(model: DepthModel, other: DepthModel | None, job: Job, out_di
                    conversion: str | None) -> dict[str, Any]:
     rgb = read_rgb(job.source)
     depth = model.predict(rgb)
-    outputs = write_outputs(out_dir / job.name, depth, options)
+    outputs = write_outputs(out_dir / job.name, depth, options, model.unit)
     if other:
         pairs = sorted([(model, depth), (other, other.predict(rgb))], key=lambda pair: _rank(pair[0]))
         panels = [(f"{m.backend} {m.precision}", d) for m, d in pairs]
-        outputs.append(write_png(out_dir / f"{job.name}{COMPARE_SUFFIX}", render_compare(panels, options.colormap)))
+        outputs.append(write_png(out_dir / f"{job.name}{COMPARE_SUFFIX}", render_compare(panels, options.colormap, model.unit)))
     record = {"input": str(job.source), "kind": "image", "size": list(rgb.shape[:2]),
               "outputs": [str(p) for p in outputs], "depth_m": depth_stats(depth)}
     if conversion:
@@ -220,7 +223,7 @@ def _predict_video(model: DepthModel, job: Job, out_dir: Path, options: PredictO
             depth = model.predict(frame)
             scale = scale or color_range(depth)
             size = size or list(frame.shape[:2])
-            write(render(depth, scale, options.colormap))
+            write(render(depth, scale, options.colormap, model.unit))
             count += 1
             advance(f"{job.source} frame {count}")
         if count == 0:

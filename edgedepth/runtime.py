@@ -19,6 +19,7 @@ from .artifacts import read_sidecar
 from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, usable_backend
 from .data.transforms import Preprocessing, check_rgb, one_torch_thread, preprocess, resize_bilinear
 from .errors import EdgeDepthError
+from .evaluation import OUTPUT_UNITS
 
 #: The backends that read a file, by suffix; the first is the default. ONNX Runtime for .onnx because it runs
 #: the file as written on the CPU and on CUDA alike; OpenVINO (backend="openvino") reads it too, CPU only.
@@ -85,7 +86,8 @@ def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = 
 
 
 class DepthModel:
-    """A loaded model: `predict(rgb)` → depth in metres.
+    """A loaded model: `predict(rgb)` → its depth output: metres for a metric model; for one of another
+    `output_kind` (a user model declared at export) its raw values, in `unit` (1/m, or relative: affine-invariant).
 
     It applies exactly the preprocessing recorded with the artifact (`preprocessing`), at the model's input
     size (`input_size`). Threads: `predict` may be called from several threads; calls on one model run one
@@ -99,6 +101,8 @@ class DepthModel:
         self.record = record
         self.backend, self.precision, self.device = runner.name, runner.precision, runner.device
         self.preprocessing = Preprocessing.from_record(record.get("preprocessing"))
+        self.output_kind = record.get("output_kind", "metric")
+        self.unit = OUTPUT_UNITS[self.output_kind]
         size = runner.input_size or record.get("input_size")
         if not size:
             raise EdgeDepthError(f"{artifact} records no input size; re-export it with `edgedepth export --size HxW`")
@@ -109,7 +113,7 @@ class DepthModel:
 
     def predict(self, images: np.ndarray | Sequence[np.ndarray],
                 size: str | tuple[int, int] = "input") -> np.ndarray | list[np.ndarray]:
-        """Depth in metres (float32) of H×W×3 uint8 RGB images of any size.
+        """Depth (float32, in `unit`: metres for a metric model) of H×W×3 uint8 RGB images of any size.
 
         `images`: one image (→ an H×W map), an N×H×W×3 array (→ N×H×W), or a list (→ a list; sizes may
         differ). `size`: "input" (each image's own size), "model" (the model's input size, no resize) or

@@ -163,6 +163,8 @@ def test_the_size_multiple_is_found_by_trial_and_the_output_adapted():
         assert source.model(torch.randn(2, 3, 28, 42)).shape == (2, 1, 28, 42)  # N×H×W given its channel axis
     unsized = resolve_source(ModelRequest(factory="test_sources:encoder_decoder"))
     assert unsized.size_multiple == 4 and unsized.input_size == (384, 512)
+    declared = resolve_source(ModelRequest(factory="test_sources:patch_vit", size_multiple=14))
+    assert declared.size_multiple == 14 and declared.input_size == (392, 518)  # 384x512 rounded up to multiples of 14
 
 
 # --- the whole path, per form ----------------------------------------------------------------------------
@@ -256,7 +258,7 @@ def test_a_torchscript_trace_reaches_bench(synthetic_root, tmp_path):
     assert rows_of(report)["openvino", "fp32"]["fidelity"]["rel_deviation"] < 1e-4
 
 
-def test_a_trusted_pickled_module_exports_and_evaluates(synthetic_root, tmp_path):
+def test_a_trusted_pickled_module_exports_evaluates_and_reaches_bench(synthetic_root, tmp_path):
     torch.manual_seed(0)
     torch.save(TinyNet(), tmp_path / "whole.pth")
     cli("export", tmp_path / "whole.pth", "--trust-pickle", "--size", "64x64", "-o", tmp_path / "whole.onnx")
@@ -265,6 +267,10 @@ def test_a_trusted_pickled_module_exports_and_evaluates(synthetic_root, tmp_path
         "--json", tmp_path / "metrics.json")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["source"] == f"pickled TinyNet {tmp_path / 'whole.pth'}" and metrics["baseline_median_depth"] > 0
+    report, _ = bench(tmp_path, synthetic_root, "--model", tmp_path / "whole.pth", "--trust-pickle", "--size", "64x64",
+                      "--backends", "torch,onnxruntime")
+    assert [r["status"] for r in report["rows"]] == ["ok", "ok", "ok"], [r["reason"] for r in report["rows"]]
+    assert rows_of(report)["onnxruntime", "fp32"]["fidelity"]["max_abs_diff"] < 1e-3
 
 
 # --- bad input: one line, nothing written ----------------------------------------------------------------
@@ -321,6 +327,30 @@ def test_bad_input_is_one_line_and_writes_nothing(make_args, message, tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--mean", "0.5,0.5"], "mean '0.5,0.5' is not three comma-separated numbers"),
+    (["--std", "a,b,c"], "std 'a,b,c' is not three comma-separated numbers"),
+    (["--size-multiple", "0"], "--size-multiple 0 must be a positive integer"),
+    (["--output-kind", "relative", "--arch", "deeplabv3_resnet50"], "--arch names the network of a plain state_dict"),
+], ids=["mean", "std", "multiple", "arch-with-factory-net"])
+def test_bad_declarations_are_one_line(args, message, tmp_path):
+    torch.save(TinyNet(), tmp_path / "whole.pth")
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "whole.pth"), "--trust-pickle", *args, "-o", str(tmp_path / "m.onnx")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_declared_preprocessing_keeps_imagenet_in_the_declared_channel_order():
+    from edgedepth.data.transforms import IMAGENET, declared_preprocessing
+
+    assert declared_preprocessing() is None
+    bgr = declared_preprocessing(bgr=True)
+    assert (bgr.color, bgr.mean, bgr.std) == ("BGR", IMAGENET.mean[::-1], IMAGENET.std[::-1])
+    raw = declared_preprocessing(mean="123.7,116.3,103.5", std="58.4,57.1,57.4", value_range="0-255")
+    assert raw.scale == 1.0 and raw.mean == (123.7, 116.3, 103.5) and raw.color == "RGB"
+
+
 def test_the_size_refusal_names_the_multiple_found_by_trial():
     with pytest.raises(Exception, match=r"positive multiples of 14 \(e.g. 56x56 or 70x70\)"):
         resolve_source(ModelRequest(factory="test_sources:patch_vit", size=(64, 64)))
@@ -342,4 +372,14 @@ def test_predict_reads_what_export_recorded_of_a_user_model(tmp_path):
     with edgedepth.load(tmp_path / "net.onnx") as model:
         assert model.preprocessing.scale == 1.0 and model.input_size == (32, 48)
         depth = model.predict(np.zeros((40, 60, 3), np.uint8))
+        assert (model.output_kind, model.unit) == ("relative-inverse", "(relative)")
     assert depth.shape == (40, 60) and np.all((depth > 0) & (depth < 1))  # the sigmoid disparity, as declared
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    refused = CliRunner().invoke(main, ["predict", str(tmp_path / "photo.png"), "-m", str(tmp_path / "net.onnx"),
+                                        "-o", str(out), "--format", "png16"])
+    assert refused.exit_code == 1 and "png16 writes millimetres" in refused.output and not out.exists()
+    cli("predict", tmp_path / "photo.png", "-m", tmp_path / "net.onnx", "-o", out, "--format", "png,npy")
+    assert np.load(out / "photo.depth.npy").shape == (40, 60)
