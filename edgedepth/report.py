@@ -15,7 +15,7 @@ import numpy as np
 from .artifacts import atomic_path
 from .bench import Report, Row, reference_row
 from .colormaps import captioned, colorize, label_font, with_scale_bar
-from .evaluation import DEPTH_BIN_EDGES
+from .evaluation import DEPTH_BIN_EDGES, OUTPUT_UNITS
 from .fusion import INT8_PRECISIONS
 from .quantize.summary import BREAKDOWN_COLUMNS, breakdown_cells
 
@@ -159,7 +159,8 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
     |float − low precision|, each depth panel with its scale bar in metres; under them |float − low precision|
     against ground-truth depth (`depth_error_plot`).
 
-    The three depth panels share one colour scale (GT's 2nd–98th percentile); the difference has its own, from 0."""
+    The three depth panels share one colour scale (GT's 2nd–98th percentile; for outputs that are not metric depth
+    the float output's, in their unit); the difference has its own, from 0."""
     from PIL import Image
 
     from .data.transforms import resize_nearest
@@ -170,23 +171,25 @@ def write_error_maps(report: Report, out_dir: str | os.PathLike, count: int = 3)
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    metric, unit = report.conditions.output_kind == "metric", OUTPUT_UNITS[report.conditions.output_kind]
     written = []
     for row in lowered:
         for i, image in enumerate(report.images[:count]):
             ref, low = reference.predictions[i], row.predictions[i]
             valid_gt = image.depth[image.valid & (image.depth > 0)]
-            lo, hi = np.percentile(valid_gt, [2, 98]) if valid_gt.size else (float(ref.min()), float(ref.max()))
+            gt_lo, gt_hi = np.percentile(valid_gt, [2, 98]) if valid_gt.size else (float(ref.min()), float(ref.max()))
+            lo, hi = (gt_lo, gt_hi) if metric else np.percentile(ref, [2, 98])  # raw outputs of another kind: their own scale
             diff = np.abs(ref - low)
             diff_hi = max(float(np.percentile(diff, 99)), 1e-6)
             strip = captioned([
                 ("RGB", resize_nearest(image.rgb, ref.shape)),
-                ("ground truth", with_scale_bar(colorize(image.depth, lo, hi, image.valid), lo, hi)),
-                (f"float ({reference.backend})", with_scale_bar(colorize(ref, lo, hi), lo, hi)),
-                (f"{row.precision.upper()} ({row.backend})", with_scale_bar(colorize(low, lo, hi), lo, hi)),
-                (f"|float - {row.precision.upper()}|", with_scale_bar(colorize(diff, 0.0, diff_hi), 0.0, diff_hi)),
+                ("ground truth", with_scale_bar(colorize(image.depth, gt_lo, gt_hi, image.valid), gt_lo, gt_hi)),
+                (f"float ({reference.backend})", with_scale_bar(colorize(ref, lo, hi), lo, hi, unit=unit)),
+                (f"{row.precision.upper()} ({row.backend})", with_scale_bar(colorize(low, lo, hi), lo, hi, unit=unit)),
+                (f"|float - {row.precision.upper()}|", with_scale_bar(colorize(diff, 0.0, diff_hi), 0.0, diff_hi, unit=unit)),
             ])
             plot = depth_error_plot(image.depth[image.scored], diff[image.scored], strip.shape[1],
-                                    f"|float - {row.label}| (m) vs ground-truth depth (m)")
+                                    f"|float - {row.label}| ({unit}) vs ground-truth depth (m)")
             path = out_dir / f"{image.name}.{row.backend}-{row.precision}.png"
             with atomic_path(path) as tmp:
                 Image.fromarray(np.concatenate([strip, plot], axis=0)).save(tmp, format="PNG")

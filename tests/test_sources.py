@@ -191,7 +191,8 @@ def test_factory_with_a_dict_of_disparities_goes_export_quantize_build_bench(syn
         built = read_sidecar(next(p for p in (tmp_path / backend).iterdir() if is_finished(p)))
         assert (built["output_kind"], built["preprocessing"]) == ("relative-inverse", info["preprocessing"])
 
-    report, markdown = bench(tmp_path, synthetic_root, *model)
+    report, markdown = bench(tmp_path, synthetic_root, *model, "--error-maps", tmp_path / "maps")
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 2 * 2  # 2 INT8 rows × 2 images, on the output's own scale
     rows = rows_of(report)
     assert all(row["status"] == "ok" for row in rows.values()), [r["reason"] for r in report["rows"]]
     conditions = report["conditions"]
