@@ -333,7 +333,7 @@ def test_bad_input_is_one_line_and_writes_nothing(make_args, message, tmp_path):
     (["--std", "a,b,c"], "std 'a,b,c' is not three comma-separated numbers"),
     (["--size-multiple", "0"], "--size-multiple 0 must be a positive integer"),
     (["--output-kind", "relative", "--arch", "deeplabv3_resnet50"], "--arch names the network of a plain state_dict"),
-], ids=["mean", "std", "multiple", "arch-with-factory-net"])
+], ids=["mean", "std", "multiple", "arch-with-a-pickle"])
 def test_bad_declarations_are_one_line(args, message, tmp_path):
     torch.save(TinyNet(), tmp_path / "whole.pth")
     result = CliRunner().invoke(main, ["export", str(tmp_path / "whole.pth"), "--trust-pickle", *args, "-o", str(tmp_path / "m.onnx")])
