@@ -1,14 +1,13 @@
-"""CPU speed and accuracy, side by side in one run: PyTorch eager FP32, ONNX Runtime FP32/INT8, OpenVINO
-FP32/INT8, for deeplabv3_resnet50 at 512×512 (the reference configuration) and the lighter archs; OpenVINO's
-own benchmark_app times the same IR with the same settings as a cross-check. Writes benchmarks/RESULTS.md.
+"""CPU speed and accuracy of `edgedepth bench`'s own rows, side by side in one run: PyTorch eager FP32, ONNX
+Runtime FP32/INT8, OpenVINO FP32/INT8, for every benchmark arch at 512×512; OpenVINO's own benchmark_app times
+the same IR with the same settings as a cross-check.
 
-    python benchmarks/bench_cpu.py            # every arch at 512: ≈ 25 min on 2 cores (ResNet50 is most of it)
-    python benchmarks/bench_cpu.py --quick    # lraspp_mobilenet_v3_large at 256, few runs: ≈ 2 min
+    python benchmarks/bench_cpu.py            # every arch: ≈ 25 min on 2 cores (ResNet50 is most of it)
+    python benchmarks/bench_cpu.py --quick    # lraspp_mobilenet_v3_large, few runs: ≈ 2 min
 
-Checkpoints are seeded random-init models at the benchmark size unless --checkpoint ARCH=PATH gives a trained
-one: speed does not depend on the weights, and the INT8 deltas are then measured against that float model.
-Accuracy uses synthetic DIODE-format data (generated once under runs/benchmarks/data) unless --data is given.
-Run it on a quiet machine: the numbers are only as good as the machine is idle.
+The models are the trained reference models (benchmarks/reference_models.py) on their held-out scans, unless
+--checkpoint ARCH=PATH and --data name others. Run it on a quiet machine: the load average before and after is
+printed with the tables. `python benchmarks/results.py` runs it with the peer comparison into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -24,85 +22,72 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import Quiet, machine_lines
+from reference_models import RECIPES, data_folder, reference_checkpoint
+
 from edgedepth.backends import CpuOptions
-from edgedepth.bench import BenchOptions, Report, processor_name, run_bench
+from edgedepth.bench import BenchOptions, Report, run_bench
 from edgedepth.report import report_dict, to_markdown
 
-HERE = Path(__file__).resolve().parent
 WORK = Path("runs/benchmarks")
-ARCHS = ("deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
 #: benchmark_app's latency median agrees with ours when within this fraction (issue 5's target).
 AGREEMENT = 0.30
 
 
-def main() -> None:
-    args = parse_args()
-    data = args.data or synthetic_data(args.size)
+def run(args: argparse.Namespace) -> list[tuple[str, Report, dict]]:
+    """(arch, bench report, benchmark_app's medians) for every arch of `args`."""
     results = []
     for arch in args.archs:
-        checkpoint = args.checkpoint.get(arch) or random_checkpoint(arch, args.size)
+        checkpoint = args.checkpoint.get(arch) or reference_checkpoint(arch)
         print(f"== {arch}: {checkpoint}", flush=True)
         options = BenchOptions(device="cpu", warmup=args.warmup, runs=args.runs, cpu=CpuOptions(threads=args.threads),
                                images=args.images, calibration_samples=args.calibration_samples,
                                engines=WORK / "engines")
-        report = run_bench(checkpoint, data, options, progress=lambda done, label: print(f"   {label}", flush=True))
+        report = run_bench(checkpoint, args.data or data_folder(), options,
+                           progress=lambda done, label: print(f"   {label}", flush=True))
         crosscheck = {row.precision: benchmark_app(Path(row.artifact), row.settings, args.runs)
                       for row in report.rows if row.backend == "openvino" and row.status == "ok"}
         results.append((arch, report, crosscheck))
         print(to_markdown(report), flush=True)
-        for precision, theirs in crosscheck.items():
-            ours = row_of(report, "openvino", precision).latency_model.median_ms
-            print(f"   openvino {precision}: ours {ours:.1f} ms, benchmark_app {theirs:.1f} ms", flush=True)
-    write_results(results, args)
-    (WORK / "results.json").write_text(json.dumps([
+    (WORK / "bench_cpu.json").write_text(json.dumps([
         {"arch": arch, "report": report_dict(report), "benchmark_app_median_ms": crosscheck}
         for arch, report, crosscheck in results], indent=2) + "\n")
-    print(f"wrote {args.output} and {WORK / 'results.json'}")
+    return results
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="lraspp at 256, 2 warm-up + 10 runs: a smoke run")
-    parser.add_argument("--archs", nargs="+", choices=ARCHS, help="default: all (--quick: lraspp only)")
-    parser.add_argument("--size", type=int, help="square input size (default 512; --quick 256)")
+def main() -> None:
+    args = parse_args()
+    quiet = Quiet()
+    results = run(args)
+    print("\n".join(markdown(results, quiet.end(), args)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="lraspp only, 2 warm-up + 10 runs: a smoke run")
+    parser.add_argument("--archs", nargs="+", choices=list(RECIPES), help="default: all (--quick: lraspp only)")
     parser.add_argument("--runs", type=int, help="timed runs per row (default 30; --quick 10)")
     parser.add_argument("--warmup", type=int, help="warm-up runs per row (default 5; --quick 2)")
     parser.add_argument("--threads", type=int, help="threads for every runtime (default: every core)")
-    parser.add_argument("--images", type=int, default=8, help="held-out images scored for accuracy")
+    parser.add_argument("--images", type=int, default=16, help="held-out images scored for accuracy")
     parser.add_argument("--calibration-samples", type=int, default=64, help="INT8 calibration images")
-    parser.add_argument("--data", type=Path, help="DIODE-layout folder (default: synthetic, generated once)")
+    parser.add_argument("--data", type=Path, help="DIODE-layout folder (default: the reference models' scans)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="ARCH=PATH",
-                        help="a trained checkpoint for ARCH (repeatable)")
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
-    args = parser.parse_args()
+                        help="another checkpoint for ARCH (repeatable; default: the trained reference model)")
+
+
+def settle(args: argparse.Namespace) -> argparse.Namespace:
     quick = args.quick
-    args.archs = args.archs or (["lraspp_mobilenet_v3_large"] if quick else list(ARCHS))
-    args.size = args.size or (256 if quick else 512)
+    args.archs = args.archs or (["lraspp_mobilenet_v3_large"] if quick else list(RECIPES))
     args.runs = args.runs or (10 if quick else 30)
     args.warmup = args.warmup if args.warmup is not None else (2 if quick else 5)
     args.checkpoint = dict(item.split("=", 1) for item in args.checkpoint)
     return args
 
 
-def synthetic_data(size: int) -> Path:
-    from edgedepth.data.synthetic import generate
-
-    root = WORK / f"data-{size}"
-    if not root.is_dir():
-        generate(root, count=96, seed=0, size=(size, size))
-    return root
-
-
-def random_checkpoint(arch: str, size: int) -> Path:
-    import torch
-
-    from edgedepth.models import create_model, save_checkpoint
-
-    path = WORK / f"{arch}-{size}.pt"
-    if not path.is_file():
-        torch.manual_seed(0)
-        save_checkpoint(path, create_model(arch), {"arch": arch, "input_size": (size, size)})
-    return path
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return settle(parser.parse_args())
 
 
 def benchmark_app(xml: Path, settings: dict, runs: int) -> float | None:
@@ -174,29 +159,15 @@ def target_lines(arch: str, report: Report, crosscheck: dict) -> list[str]:
     return lines
 
 
-def machine_lines() -> list[str]:
-    memory = next((f"{int(line.split()[1]) / 2**20:.1f} GiB" for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), "?") if Path("/proc/meminfo").exists() else "?"
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    # VNNI speeds INT8; with avx512_bf16 OpenVINO would run "FP32" in bf16 unless pinned to f32 (bench pins it)
-    isa = [name for name in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f" {name}" in flags]
-    return [f"- CPU: {processor_name()}, {os.cpu_count()} logical cores, ISA: {', '.join(isa) or '?'}",
-            f"- Memory: {memory}; OS: {platform.platform()}; Python {platform.python_version()}"]
-
-
-def write_results(results: list, args: argparse.Namespace) -> None:
-    command = " ".join(["python benchmarks/bench_cpu.py", *sys.argv[1:]])
-    lines = ["# CPU benchmark results", "", f"Made by `{command}` "
-             "(see its docstring). Latency is model-only, batch 1, after warm-up; E2E adds preprocessing. "
-             "Deltas are against the PyTorch FP32 row of the same table. Timings from a machine shared with other "
-             "work are indicative only: rerun on a quiet machine before quoting them.", "", "## Machine", "", *machine_lines(), ""]
+def markdown(results: list, quiet: Quiet, args: argparse.Namespace) -> list[str]:
+    lines = ["## edgedepth bench, per arch (`benchmarks/bench_cpu.py`)", "",
+             "Latency is model-only, batch 1, after warm-up; E2E adds preprocessing. Deltas and fidelity are against "
+             "the PyTorch FP32 row of the same table.", "", *machine_lines(quiet), ""]
     for arch, report, crosscheck in results:
-        trained = arch in args.checkpoint
-        origin = "trained" if trained else ("seeded random init: the absolute accuracy columns mean nothing, "
-                                            "the deltas still measure what INT8 changed")
-        lines += [f"## {arch}", "", f"Checkpoint: `{report.conditions.model}` ({origin}).", "", to_markdown(report),
-                  "Targets (issue 5):", "", *target_lines(arch, report, crosscheck), ""]
-    args.output.write_text("\n".join(lines))
+        origin = "given" if arch in args.checkpoint else "trained reference model, declared at 512×512"
+        lines += [f"### {arch}", "", f"Checkpoint: `{report.conditions.model}` ({origin}).", "", to_markdown(report),
+                  "Targets:", "", *target_lines(arch, report, crosscheck), ""]
+    return lines
 
 
 if __name__ == "__main__":
