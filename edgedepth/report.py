@@ -99,7 +99,7 @@ def print_table(report: Report, console=None) -> None:
     console.print(table)
     console.print(legend(report), style="dim")
     for note in row_notes(report):
-        console.print(f"[yellow]{note}[/yellow]")
+        console.print(note, style="yellow", markup=False)  # reasons hold brackets: pip install 'edgedepth[tensorrt]'
     cells = breakdown_rows(report)
     if cells:
         table = Table(title=f"where the lower precision costs (float: {_reference_label(report)}; depth ranges pool pixels, domains "
