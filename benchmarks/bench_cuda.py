@@ -12,7 +12,10 @@ nothing: the table says which is which.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import sys
+import tempfile
 from pathlib import Path
 
 from edgedepth.bench import BenchOptions, run_bench
@@ -31,6 +34,22 @@ def random_checkpoint(arch: str, folder: Path) -> Path:
     return save_checkpoint(folder / f"{arch}-random-512.pt", create_model(arch), {"arch": arch, "input_size": SIZE})
 
 
+def header(args: argparse.Namespace) -> list[str]:
+    """Where and how the rows were measured: the GPU, the runtimes' versions and providers, the command."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "none (CPU dry run)"
+    try:
+        import onnxruntime
+
+        ort = f"onnxruntime {onnxruntime.__version__} (providers: {', '.join(onnxruntime.get_available_providers())})"
+    except ImportError:
+        ort = "onnxruntime not installed"
+    return [f"Recorded {datetime.date.today():%Y-%m-%d} by `python benchmarks/bench_cuda.py {' '.join(sys.argv[1:])}`.", "",
+            f"- GPU: {gpu}; torch {torch.__version__} (CUDA {torch.version.cuda}); {ort}",
+            f"- Held-out scans: {args.data} (a DIODE-format folder the reference models never trained on)", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="DIODE-layout folder with the held-out scans")
@@ -44,9 +63,10 @@ def main() -> None:
     args = parser.parse_args()
     trained = dict(item.split("=", 1) for item in args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
-    records, lines = [], []
+    records, lines = [], header(args)
+    scratch = Path(tempfile.mkdtemp(prefix="edgedepth-bench-cuda-"))  # random inits stay out of --out
     for arch in args.archs:
-        checkpoint = Path(trained[arch]) if arch in trained else random_checkpoint(arch, args.out)
+        checkpoint = Path(trained[arch]) if arch in trained else random_checkpoint(arch, scratch)
         origin = "trained reference model" if arch in trained else "seeded random init: latency only"
         options = BenchOptions(device=args.device, warmup=args.warmup, runs=args.runs, images=args.images,
                                engines=args.out / "engines")
