@@ -179,8 +179,8 @@ def training_loader(samples: Sequence[diode.Sample], size: tuple[int, int], conf
     """Each rank's batches of every global batch of `config.batch_size` images (the union over ranks of step k is
     the single-process batch k), reading and augmenting in `config.workers` processes."""
     if config.batch_size % (job.world_size * config.accumulate):
-        raise EdgeDepthError(f"--batch-size {config.batch_size} (the global batch) does not split evenly into "
-                             f"micro-batches ({job.world_size} process(es) × --accumulate {config.accumulate}); "
+        raise EdgeDepthError(f"the batch size {config.batch_size} (the global batch) does not split evenly into "
+                             f"micro-batches ({job.world_size} process(es) × {config.accumulate} accumulation steps); "
                              f"make it a multiple of {job.world_size * config.accumulate}")
     from torch.utils.data import DataLoader, DistributedSampler
 
@@ -350,21 +350,21 @@ def _resume_state(path: str | os.PathLike, config: TrainConfig, size: tuple[int,
                              f"{__version__}; resume it with that version, or train from scratch")
     was = recorded.get("train", {})
     for name, before, now in (
-        ("--arch", recorded.get("arch"), config.arch),
-        ("--size", recorded.get("input_size"), list(size)),
-        ("--batch-size", was.get("batch_size"), config.batch_size),
-        ("--lr", was.get("lr"), config.lr),
-        ("--seed", was.get("seed"), config.seed),
+        ("arch", recorded.get("arch"), config.arch),
+        ("input size", recorded.get("input_size"), list(size)),
+        ("batch size", was.get("batch_size"), config.batch_size),
+        ("learning rate", was.get("lr"), config.lr),
+        ("seed", was.get("seed"), config.seed),
         ("loss weights", was.get("loss_weights"), config.loss.as_dict()),
         ("training images", was.get("train_samples"), len(split[0])),
         ("validation images", was.get("val_samples"), len(split[1])),
     ):
         if before != now:
             raise EdgeDepthError(f"{path} comes from a run with {name} {before}, this one has {now}; resume with "
-                                 "the interrupted run's options and data (only --epochs may change)")
+                                 "the interrupted run's options and data (only the number of epochs may change)")
     if state["epoch"] >= config.epochs:
-        raise EdgeDepthError(f"{path} has already trained {state['epoch']} of --epochs {config.epochs}; "
-                             "pass more --epochs to train on")
+        raise EdgeDepthError(f"{path} has already trained {state['epoch']} of {config.epochs} epochs; "
+                             "ask for more epochs to train on")
     if job.is_main:  # the best so far must be where this run goes on writing it
         best_on_disk = read_checkpoint_meta(output)["train"].get("best_epoch", 0) if output.is_file() else 0
         if best_on_disk < state["best"]["epoch"]:

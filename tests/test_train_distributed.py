@@ -163,8 +163,8 @@ def _damaged(path: Path, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("bad, options, message", [
     (lambda run, tmp: _junk(tmp), [], "unreadable"),
     (lambda run, tmp: run[0], [], "holds no training state"),
-    (lambda run, tmp: run[1], ["--arch", "deeplabv3_mobilenet_v3_large"], "--arch lraspp_mobilenet_v3_large"),
-    (lambda run, tmp: run[1], ["--batch-size", "4"], "--batch-size 8"),
+    (lambda run, tmp: run[1], ["--arch", "deeplabv3_mobilenet_v3_large"], "arch lraspp_mobilenet_v3_large"),
+    (lambda run, tmp: run[1], ["--batch-size", "4"], "batch size 8"),
     (lambda run, tmp: _other_version(run[1], tmp), [], "edgedepth 0.0.1"),
     (lambda run, tmp: run[1], ["--epochs", "1"], "already trained 1"),
     (lambda run, tmp: _damaged(run[1], tmp), [], "do not fit"),
