@@ -11,6 +11,7 @@ Every quantizer calibrates on the same images (the calibration pick of `edgedept
 scored on the same held-out images against ground truth and against pytorch-fp32 (fidelity). Timing is
 interleaved: each round runs every row in turn, so drift in the machine's speed hits every row alike.
 
+    pip install -e ".[benchmarks]"                # torchao, for the PT2E row
     python benchmarks/peers.py                    # every arch; ≈ 40 min on 2 cores (ResNet50 is most of it)
     python benchmarks/peers.py --archs lraspp_mobilenet_v3_large --images 8 --rounds 3
 
@@ -55,6 +56,7 @@ class Peer:
     name: str
     status: str = "ok"  # ok | skipped (the tool is absent or cannot run this model; reason says why)
     reason: str = ""
+    note: str = ""  # where the row departs from the tool's defaults, and why
     runner: Runner | None = field(default=None, repr=False)
     calibration_s: float | None = None  # calibrate + write the INT8 model (edgedepth: its whole quantize step)
     compile_s: float | None = None  # a one-off at the first inference (torch.compile), outside the latency
@@ -138,13 +140,38 @@ def load_nncf(setup: Setup, peer: Peer) -> Runner:
     return get_backend("openvino").load(with_sidecar(xml, setup, "nncf.quantize, defaults"), LoadOptions(cpu=setup.cpu))
 
 
+def activation_bytes(onnx_path: Path) -> int:
+    """Bytes of every float intermediate tensor of one inference (shape inference on the static float ONNX):
+    what ONNX Runtime's MinMax calibrator keeps per calibration image, as its graph outputs every activation."""
+    import onnx
+    from onnx import shape_inference
+
+    graph = shape_inference.infer_shapes(onnx.load(str(onnx_path))).graph
+    sizes = [np.prod([d.dim_value for d in info.type.tensor_type.shape.dim]) for info in graph.value_info
+             if info.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    return int(sum(sizes)) * 4
+
+
 def load_ort(setup: Setup, peer: Peer) -> Runner:
+    """quantize_static with its defaults, but one: by default its calibrator holds every activation of every
+    calibration image in memory (≈ 0.46 GB per 512² image for LRASPP, measured from the graph), which would not fit
+    this machine. Where it would not fit in half the available memory, CalibMaxIntermediateOutputs folds the ranges
+    every N images (the same min/max; the row says so)."""
     from onnxruntime.quantization import quantize_static
+
+    from edgedepth.memory import available_bytes
+
+    per_image, free = activation_bytes(setup.float_onnx), available_bytes() or 0
+    fits = max(1, int(free / 2 // per_image))
+    extra = {} if fits >= len(setup.calibration) else {"CalibMaxIntermediateOutputs": fits}
+    if extra:
+        peer.note = (f"CalibMaxIntermediateOutputs={fits}: the default holds {len(setup.calibration)} × "
+                     f"{per_image / 2**30:.2f} GiB of activations, over half of the {free / 2**30:.0f} GiB available")
 
     def quantize() -> Path:
         out = setup.work / "ort-default" / "model.onnx"
         out.parent.mkdir(parents=True, exist_ok=True)
-        quantize_static(str(setup.float_onnx), str(out), setup.calibration.data_reader())
+        quantize_static(str(setup.float_onnx), str(out), setup.calibration.data_reader(), extra_options=extra)
         return out
 
     onnx, peer.calibration_s = timed(quantize)
@@ -252,7 +279,7 @@ def measure(arch: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def row_record(peer: Peer, reference: Peer) -> dict[str, Any]:
-    record = {"name": peer.name, "status": peer.status, "reason": peer.reason}
+    record = {"name": peer.name, "status": peer.status, "reason": peer.reason, "note": peer.note}
     if peer.status != "ok":
         return record
     return {**record, "p50_ms": peer.p50_ms, "p90_ms": peer.p90_ms, "fps": 1000 / peer.p50_ms,
@@ -280,7 +307,8 @@ def table_lines(result: dict[str, Any]) -> list[str]:
             f"{row['fps'] / result['threads']:.2f} | {row['speedup_vs_pytorch']:.2f}× | {row['abs_rel']:.4f} | "
             f"{row['delta1']:.4f} | {row['rel_deviation']:.2%} ({row['rel_deviation_bound']:.2%}) | "
             f"{row['delta1_vs_float']:.4f} | {calibration} | {_num(row['peak_mb'], '.0f')} |")
-    return lines
+    notes = [f"- {row['name']}: {row['note']}" for row in result["rows"] if row.get("note")]
+    return lines + ([""] + notes if notes else [])
 
 
 def target_lines(result: dict[str, Any]) -> list[str]:
