@@ -2,11 +2,11 @@
 Runtime FP32/INT8, OpenVINO FP32/INT8, for every benchmark arch at 512×512; OpenVINO's own benchmark_app times
 the same IR with the same settings as a cross-check.
 
-    python benchmarks/bench_cpu.py            # every arch: ≈ 25 min on 2 cores (ResNet50 is most of it)
+    python benchmarks/bench_cpu.py            # every arch (ResNet50 is most of the time)
     python benchmarks/bench_cpu.py --quick    # lraspp_mobilenet_v3_large, few runs: ≈ 2 min
 
 The models are the trained reference models (benchmarks/reference_models.py) on their held-out scans, unless
---checkpoint ARCH=PATH and --data name others. Run it on a quiet machine: the load average before and after is
+--checkpoint ARCH=PATH and --data name others. Run it on a quiet machine: how busy the machine was is
 printed with the tables. `python benchmarks/results.py` runs it with the peer comparison into RESULTS.md.
 """
 
@@ -159,10 +159,11 @@ def target_lines(arch: str, report: Report, crosscheck: dict) -> list[str]:
     return lines
 
 
-def markdown(results: list, quiet: Quiet, args: argparse.Namespace) -> list[str]:
+def markdown(results: list, quiet: Quiet | None, args: argparse.Namespace) -> list[str]:
+    """The section; with `quiet`, the machine lines under its intro (results.py prints them once, at the top)."""
     lines = ["## edgedepth bench, per arch (`benchmarks/bench_cpu.py`)", "",
              "Latency is model-only, batch 1, after warm-up; E2E adds preprocessing. Deltas and fidelity are against "
-             "the PyTorch FP32 row of the same table.", "", *machine_lines(quiet), ""]
+             "the PyTorch FP32 row of the same table.", "", *(machine_lines(quiet) + [""] if quiet else [])]
     for arch, report, crosscheck in results:
         origin = "given" if arch in args.checkpoint else "trained reference model, declared at 512×512"
         lines += [f"### {arch}", "", f"Checkpoint: `{report.conditions.model}` ({origin}).", "", to_markdown(report),

@@ -12,11 +12,11 @@ scored on the same held-out images against ground truth and against pytorch-fp32
 interleaved: each round runs every row in turn, so drift in the machine's speed hits every row alike.
 
     pip install -e ".[benchmarks]"                # torchao, for the PT2E row
-    python benchmarks/peers.py                    # every arch; ≈ 40 min on 2 cores (ResNet50 is most of it)
+    python benchmarks/peers.py                    # every arch (ResNet50 is most of the time)
     python benchmarks/peers.py --archs lraspp_mobilenet_v3_large --images 8 --rounds 3
 
 Writes runs/benchmarks/peers.json and the Pareto plot benchmarks/peers.png (latency vs fidelity per arch).
-Run it on a quiet machine: the load average before and after is printed with the table.
+Run it on a quiet machine: how busy the machine was (benchmarks/machine.py) is printed with the table.
 """
 
 from __future__ import annotations
@@ -153,25 +153,27 @@ def activation_bytes(onnx_path: Path) -> int:
 
 
 def load_ort(setup: Setup, peer: Peer) -> Runner:
-    """quantize_static with its defaults, but one: by default its calibrator holds every activation of every
-    calibration image in memory (≈ 0.46 GB per 512² image for LRASPP, measured from the graph), which would not fit
-    this machine. Where it would not fit in half the available memory, CalibMaxIntermediateOutputs folds the ranges
-    every N images (the same min/max; the row says so)."""
+    """quantize_static with its defaults. Its MinMax calibrator holds every activation of every calibration image
+    in memory at once (0.45 GiB per 512² LRASPP image, 2.5 GiB for ResNet50, from the graph), so where all the
+    images would not fit in half the available memory, it calibrates on the first ones that do, and the row says
+    so. Its CalibMaxIntermediateOutputs option is no way out: in onnxruntime ≤ 1.32 it discards each full chunk
+    without computing its ranges (microsoft/onnxruntime#18893; the fix, PR #20226, was closed unmerged), so only
+    the last partial chunk is calibrated, and none at all when the count divides evenly ("No data is collected")."""
     from onnxruntime.quantization import quantize_static
 
     from edgedepth.memory import available_bytes
 
     per_image, free = activation_bytes(setup.float_onnx), available_bytes() or 0
-    fits = max(1, int(free / 2 // per_image))
-    extra = {} if fits >= len(setup.calibration) else {"CalibMaxIntermediateOutputs": fits}
-    if extra:
-        peer.note = (f"CalibMaxIntermediateOutputs={fits}: the default holds {len(setup.calibration)} × "
-                     f"{per_image / 2**30:.2f} GiB of activations, over half of the {free / 2**30:.0f} GiB available")
+    count = min(len(setup.calibration), max(1, int(free / 2 // per_image)))
+    if count < len(setup.calibration):
+        peer.note = (f"calibrated on the first {count} of the {len(setup.calibration)} images: its calibrator holds "
+                     f"{per_image / 2**30:.2f} GiB of activations per image, and more would pass half of the "
+                     f"{free / 2**30:.0f} GiB available")
 
     def quantize() -> Path:
         out = setup.work / "ort-default" / "model.onnx"
         out.parent.mkdir(parents=True, exist_ok=True)
-        quantize_static(str(setup.float_onnx), str(out), setup.calibration.data_reader(), extra_options=extra)
+        quantize_static(str(setup.float_onnx), str(out), setup.calibration.data_reader(stop=count))
         return out
 
     onnx, peer.calibration_s = timed(quantize)
@@ -392,19 +394,27 @@ def _panel(draw, result: dict[str, Any], x0: int, width: int, height: int) -> No
         draw.text((x + 7, y - 7), row["name"], fill="black", font=font)
 
 
-def markdown(results: list[dict[str, Any]], quiet: Quiet, plot: Path) -> list[str]:
+def markdown(results: list[dict[str, Any]], quiet: Quiet | None, plot: Path) -> list[str]:
+    """The section; with `quiet`, the machine lines under its intro (results.py prints them once, at the top)."""
     lines = ["## edgedepth beside its peers (`benchmarks/peers.py`)", "",
              "Same trained model, same held-out images, same threads; every quantizer calibrated on the same images; "
              "timing interleaved across rows. Fidelity is to the PyTorch FP32 row (mean relative deviation, its 95 % "
              "upper bound, and the share of pixels within 1.25× of float). Calibration seconds: the quantizer's own "
              "call (edgedepth: its whole `quantize` step, held-out scoring and accuracy-budget search included); "
              "torch.compile's one-off is shown apart. Peak MB: resident memory the row added while loading and "
-             "scoring.", "", *machine_lines(quiet), "", f"![latency against fidelity]({plot.name})", ""]
+             "scoring.", "", *(machine_lines(quiet) + [""] if quiet else []), f"![latency against fidelity]({plot.name})", ""]
     for result in results:
         lines += [f"### {result['arch']}", "", f"{result['images']} held-out images, {result['calibration_samples']} "
                   f"calibration images, {result['threads']} threads, {len(result['rows'])} rows.", "",
                   *table_lines(result), "", *target_lines(result), ""]
     return lines
+
+
+def write_json(results: list[dict[str, Any]], quiet: Quiet) -> Path:
+    path = WORK.parent / "peers.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine_lines(quiet), "results": results}, indent=2) + "\n")
+    return path
 
 
 def run(archs, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -428,8 +438,7 @@ def main() -> None:
     quiet = Quiet()
     results = run(args.archs, args)
     quiet.end()
-    WORK.mkdir(parents=True, exist_ok=True)
-    (WORK.parent / "peers.json").write_text(json.dumps({"machine": machine_lines(quiet), "results": results}, indent=2) + "\n")
+    write_json(results, quiet)
     plot = pareto_plot(results, HERE / "peers.png")
     print("\n".join(markdown(results, quiet, plot)))
 

@@ -3,9 +3,11 @@ its peers (peers.py, with the Pareto plot), and edgedepth bench's own rows per a
 section is the file benchmarks/cuda.md, recorded on a lent GPU by benchmarks/bench_cuda.py (this machine may
 have none), quoted as it is.
 
-    python benchmarks/results.py          # ≈ 1 h on 2 cores once the reference models are trained (cached)
+    python benchmarks/results.py --images 16 --calibration-samples 32 --rounds 6 --bench-runs 20   # 16 min here
+    python benchmarks/results.py          # the defaults: 32 images, 64 calibration images, 10 rounds (longer)
 
-Run it on a quiet machine: the load average before and after the whole run is printed at the top.
+Run it on a quiet machine: the load average at the start and the CPU time other processes took during the run
+are printed at the top (benchmarks/machine.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
         calibration_samples=args.calibration_samples, data=None, checkpoint=[]))
     bench_results = bench_cpu.run(bench_args)
     quiet.end()
+    peers.write_json(peer_results, quiet)
     command = " ".join(["python benchmarks/results.py", *sys.argv[1:]])
     cuda = HERE / "cuda.md"
     lines = [
@@ -54,8 +57,8 @@ def main() -> None:
         f"resolution. Quality is held-out AbsRel against the constant-median-depth baseline (bar: {BASELINE_GAIN_BAR}× at "
         "the training size); the 512×512 columns show what the 4× change of scale costs.", "",
         *quality_lines(args.archs), "",
-        *peers.markdown(peer_results, quiet, plot),
-        *bench_cpu.markdown(bench_results, quiet, bench_args),
+        *peers.markdown(peer_results, None, plot),
+        *bench_cpu.markdown(bench_results, None, bench_args),
         "## GPU (`benchmarks/bench_cuda.py`, recorded on a lent GPU)", "",
         *(cuda.read_text().splitlines() if cuda.is_file() else ["Not recorded: no GPU was lent to a session yet."]), "",
     ]
