@@ -346,7 +346,7 @@ def pareto_plot(results: list[dict[str, Any]], path: Path) -> Path:
     the rows no other row beats on both axes joined (the Pareto front)."""
     from PIL import Image, ImageDraw
 
-    width, height = 420, 320
+    width, height = 460, 360
     canvas = Image.new("RGB", (width * len(results), height), "white")
     draw = ImageDraw.Draw(canvas)
     for panel, result in enumerate(results):
@@ -358,9 +358,9 @@ def pareto_plot(results: list[dict[str, Any]], path: Path) -> Path:
 def _panel(draw, result: dict[str, Any], x0: int, width: int, height: int) -> None:
     from edgedepth.colormaps import COLORMAPS, label_font
 
-    font, margin = label_font(13), 56
+    font = label_font(height)
     rows = [row for row in result["rows"] if row["status"] == "ok"]
-    left, top, right, bottom = x0 + margin, 28, x0 + width - 16, height - margin
+    left, top, right, bottom = x0 + 64, 56, x0 + width - 20, height - 52
     lo = np.log10(min(r["p50_ms"] for r in rows) / 1.3)
     hi = np.log10(max(r["p50_ms"] for r in rows) * 1.3)
     y_hi = max(max(r["rel_deviation"] for r in rows) * 1.15, 0.01)
@@ -372,11 +372,11 @@ def _panel(draw, result: dict[str, Any], x0: int, width: int, height: int) -> No
         return bottom - deviation / y_hi * (bottom - top)
 
     draw.rectangle([left, top, right, bottom], outline="black")
-    draw.text((left, 6), f"{result['arch']} @ 512×512", fill="black", font=font)
-    draw.text((left, bottom + 30), "p50 latency, ms (log scale)", fill="black", font=font)
-    draw.text((x0 + 4, top - 20), "deviation from float", fill="black", font=font)
+    draw.text((left, 6), f"{result['arch']} at 512x512", fill="black", font=font)
+    draw.text((x0 + 4, top - 22), "deviation from float", fill="black", font=font)
+    draw.text((left, bottom + 28), "p50 latency, ms (log scale)", fill="black", font=font)
     for fraction in (0.0, 0.5, 1.0):
-        draw.text((x0 + 4, y_of(fraction * y_hi) - 7), f"{fraction * y_hi:.1%}", fill="black", font=font)
+        draw.text((x0 + 4, y_of(fraction * y_hi) - 8), f"{fraction * y_hi:.1%}", fill="black", font=font)
     decades = range(int(np.floor(lo)), int(np.ceil(hi)) + 1)
     for tick in sorted(m * 10.0**e for e in decades for m in (1, 2, 5)):
         if lo <= np.log10(tick) <= hi:
@@ -387,11 +387,27 @@ def _panel(draw, result: dict[str, Any], x0: int, width: int, height: int) -> No
                                         for o in rows)]
     draw.line([(x_of(r["p50_ms"]), y_of(r["rel_deviation"])) for r in sorted(front, key=lambda r: r["p50_ms"])],
               fill=(160, 160, 160), width=2)
-    for row in rows:
+    placed: list[tuple[float, float, float, float]] = []
+    for row in sorted(rows, key=lambda r: r["p50_ms"]):
         x, y = x_of(row["p50_ms"]), y_of(row["rel_deviation"])
         colour = tuple(COLORMAPS["turbo"][1 + ROWS.index(row["name"])])
         draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=colour, outline="black")
-        draw.text((x + 7, y - 7), row["name"], fill="black", font=font)
+        _label(draw, row["name"], x, y, right, placed, font)
+
+
+def _label(draw, text: str, x: float, y: float, right: float, placed: list, font) -> None:
+    """The row's name beside its point: right of it, or left where it would leave the frame; moved up past
+    labels already drawn, with a leader line."""
+    box = draw.textbbox((0, 0), text, font=font)
+    w, h = box[2] - box[0], box[3] - box[1] + 4
+    lx = x + 8 if x + 8 + w <= right else x - 8 - w
+    ly = y - h / 2 - 2
+    while any(lx < px1 and px0 < lx + w and ly < py1 and py0 < ly + h for px0, py0, px1, py1 in placed):
+        ly -= h
+    placed.append((lx, ly, lx + w, ly + h))
+    if ly + h < y - 6:  # moved: a leader from the point to the label
+        draw.line([x, y - 5, lx + w / 2, ly + h], fill=(120, 120, 120))
+    draw.text((lx, ly), text, fill="black", font=font)
 
 
 def markdown(results: list[dict[str, Any]], quiet: Quiet | None, plot: Path) -> list[str]:
