@@ -79,7 +79,7 @@ class Window:
         high = float(depth_range["max_depth"] if max_depth is None else max_depth)
         if not 0 < low < high:
             raise EdgeDepthError(f"evaluation window {low:g}–{high:g} m is empty or not positive; "
-                                 "give 0 < --min-depth < --max-depth (metres)")
+                                 "give 0 < min depth < max depth (metres)")
         return cls(low, high)
 
     def record(self) -> dict[str, float]:

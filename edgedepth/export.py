@@ -214,8 +214,8 @@ def adopt_onnx(path: Path, size: tuple[int, int], dynamic: str):
     wanted = [1, 3, *size]
     for axis, name in DYNAMIC_AXES[dynamic].items():
         if image.type.tensor_type.shape.dim[axis].HasField("dim_value"):
-            raise EdgeDepthError(f"{path} has a fixed {axis_names[axis]}; it cannot be exported with --dynamic {dynamic}: "
-                                 f"export it again with that axis dynamic, or keep --dynamic none")
+            raise EdgeDepthError(f"{path} has a fixed {axis_names[axis]}; it cannot be exported with dynamic axes '{dynamic}': "
+                                 "export it again with that axis dynamic, or keep the axes fixed")
         wanted[axis] = name
     out_dims = depth.type.tensor_type.shape.dim
     if len(out_dims) == 4 and any(out_dims[a].HasField("dim_value") and out_dims[a].dim_value != size[i]
@@ -285,7 +285,7 @@ def parity_sizes(source: ModelSource, dynamic: str) -> list[tuple[int, int]]:
     step = source.size_multiple
     if step is None:
         raise EdgeDepthError(f"{source.arch} ran at no other input size tried, so its height and width cannot be "
-                             "dynamic; export it with --dynamic none or batch, or declare --size-multiple")
+                             "dynamic; keep them fixed (dynamic axes 'none' or 'batch'), or declare its size multiple")
     return [size, (size[0] + step, size[1] + 2 * step)]
 
 

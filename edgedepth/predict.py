@@ -94,7 +94,7 @@ def check_options(options: PredictOptions, out_dir: Path) -> None:
     unknown = [f for f in options.formats if f not in SUFFIXES]
     if unknown or not options.formats:
         raise EdgeDepthError(f"format {','.join(unknown) or '(none)'} is not one of {', '.join(FORMATS)}; "
-                             "e.g. --format png,npy")
+                             "e.g. png,npy")
     if options.colormap not in COLORMAPS:
         raise EdgeDepthError(f"colormap {options.colormap!r} is not one of {', '.join(COLORMAPS)}")
     if out_dir.exists() and not out_dir.is_dir():

@@ -157,8 +157,8 @@ def resolve_source(request: ModelRequest | str | os.PathLike) -> ModelSource:
     _check_request(request)
     name, content = _form_of(request)
     if request.arch is not None and name not in ("checkpoint", "state_dict"):
-        raise EdgeDepthError(f"--arch names the network of a plain state_dict; {request.path} is {FORMS[name].what}, "
-                             "which carries its own: drop --arch")
+        raise EdgeDepthError(f"an arch names the network of a plain state_dict; {request.path} is {FORMS[name].what}, "
+                             "which carries its own: give no arch")
     loaded = FORMS[name].load(request, content)
     recorded = loaded.recorded
     output_kind = _settle("output kind", request.output_kind, recorded.get("output_kind"), "metric", loaded.origin)
@@ -179,14 +179,14 @@ def _check_request(request: ModelRequest) -> None:
     if request.arch is not None and request.arch not in ARCHS:
         raise EdgeDepthError(f"unknown arch {request.arch!r}; choose one of: {', '.join(sorted(ARCHS))}")
     if request.factory and request.arch:
-        raise EdgeDepthError("--arch and --factory both name the network; give one (--arch for a registered one)")
+        raise EdgeDepthError("an arch and a factory both name the network; give one (an arch for a registered network)")
     if request.factory and request.path is not None:
-        raise EdgeDepthError(f"with --factory the weights go in --weights, not as the model ({request.path})")
+        raise EdgeDepthError(f"with a factory the weights are given as its weights, not as the model ({request.path})")
     if request.weights is not None and not request.factory:
-        raise EdgeDepthError("--weights loads into the network of --factory; a state_dict for a registered arch is "
-                             "given as the model with --arch")
+        raise EdgeDepthError("weights load into the network of a factory; a state_dict for a registered arch is "
+                             "given as the model, with its arch")
     if request.size_multiple is not None and request.size_multiple < 1:
-        raise EdgeDepthError(f"--size-multiple {request.size_multiple} must be a positive integer")
+        raise EdgeDepthError(f"size multiple {request.size_multiple} must be a positive integer")
 
 
 def _form_of(request: ModelRequest) -> tuple[str, Any]:
@@ -195,7 +195,7 @@ def _form_of(request: ModelRequest) -> tuple[str, Any]:
         return "factory", None
     path = request.path
     if path is None:
-        raise EdgeDepthError("no model given: pass a model file, or --factory package.module:callable for a network "
+        raise EdgeDepthError("no model given: pass a model file, or a factory (package.module:callable) for a network "
                              "built by your code")
     if not path.is_file():
         raise EdgeDepthError(f"model {path} not found; check the path")
@@ -238,7 +238,7 @@ def _checkpoint(request: ModelRequest, content: dict) -> Loaded:
 
     model, meta = model_of_checkpoint(content, request.path)
     if request.arch is not None and request.arch != meta["arch"]:
-        raise EdgeDepthError(f"{request.path} is an edgedepth checkpoint of {meta['arch']}; drop --arch {request.arch}")
+        raise EdgeDepthError(f"{request.path} is an edgedepth checkpoint of {meta['arch']}, not {request.arch}; give no arch")
     recorded = {"output_kind": "metric", "size_multiple": ARCHS[meta["arch"]].size_multiple, **_recorded(meta),
                 "preprocessing": Preprocessing.from_record(meta.get("preprocessing"))}  # none recorded: refused, not guessed
     return Loaded(meta["arch"], f"edgedepth checkpoint {request.path}", model, files=(request.path,), recorded=recorded,
@@ -250,8 +250,8 @@ def _state_dict(request: ModelRequest, content: Any) -> Loaded:
     from .models import create_model
 
     if request.arch is None:
-        raise EdgeDepthError(f"{request.path} holds a plain state_dict: name its network with --arch (one of "
-                             f"{', '.join(sorted(ARCHS))}) or --factory package.module:callable --weights {request.path}")
+        raise EdgeDepthError(f"{request.path} holds a plain state_dict: name its network with an arch (one of "
+                             f"{', '.join(sorted(ARCHS))}), or give a factory (package.module:callable) with it as the weights")
     model = create_model(request.arch)
     load_weights(model, content, f"state_dict {request.path}", request.arch)
     return Loaded(request.arch, f"state_dict {request.path} of {request.arch}", model, files=(request.path,),
@@ -265,24 +265,24 @@ def _factory(request: ModelRequest, content: None) -> Loaded:
     spec = request.factory
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise EdgeDepthError(f"--factory {spec} is not package.module:callable (e.g. mynets.depth:build_model)")
+        raise EdgeDepthError(f"factory {spec} is not package.module:callable (e.g. mynets.depth:build_model)")
     try:
         with _importable_from_here():
             module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any error it raises on import
-        raise EdgeDepthError(f"--factory {spec}: module {module_name} does not import ({type(exc).__name__}: "
+        raise EdgeDepthError(f"factory {spec}: module {module_name} does not import ({type(exc).__name__}: "
                              f"{first_line(exc)}); check the name, and that it imports from here (PYTHONPATH)")
     build = module
     for part in attribute.split("."):
         build = getattr(build, part, None)
     if not callable(build):
-        raise EdgeDepthError(f"--factory {spec}: {module_name} has no callable {attribute}")
+        raise EdgeDepthError(f"factory {spec}: {module_name} has no callable {attribute}")
     try:
         net = build()
     except Exception as exc:  # the user's code
-        raise EdgeDepthError(f"--factory {spec}: calling it raised {type(exc).__name__}: {first_line(exc)}")
+        raise EdgeDepthError(f"factory {spec}: calling it raised {type(exc).__name__}: {first_line(exc)}")
     if not isinstance(net, nn.Module):
-        raise EdgeDepthError(f"--factory {spec} returned a {type(net).__name__}, not a torch.nn.Module; "
+        raise EdgeDepthError(f"factory {spec} returned a {type(net).__name__}, not a torch.nn.Module; "
                              "make it return the network")
     files: tuple[Path, ...] = ()
     if request.weights is not None:
@@ -291,7 +291,7 @@ def _factory(request: ModelRequest, content: None) -> Loaded:
         load_weights(net, read_torch_file(request.weights, request.trust_pickle), f"weights {request.weights}", spec)
         files = (request.weights,)
     with_weights = f" with weights {request.weights}" if request.weights else ""
-    return Loaded(spec, f"--factory {spec}{with_weights}", net, files=files)
+    return Loaded(spec, f"factory {spec}{with_weights}", net, files=files)
 
 
 @form("torchscript", "model.ts", "a TorchScript file (torch.jit.save of a trace or a script)")
@@ -319,7 +319,7 @@ def _onnx(request: ModelRequest, content: None) -> Loaded:
     if is_quantized(read_depth_model(request.path)):
         raise EdgeDepthError(f"{request.path} is quantized (Q/DQ); give the float model, which quantize and bench start from")
     if request.output_key is not None:
-        raise EdgeDepthError(f"--output-key picks an output of a PyTorch model; {request.path} is an ONNX with one output")
+        raise EdgeDepthError(f"an output key picks an output of a PyTorch model; {request.path} is an ONNX with one output")
     sidecar = read_sidecar(request.path, required=False)  # an ONNX of edgedepth's records what it is
     return Loaded(sidecar.get("arch") or request.path.name, f"ONNX {request.path}", onnx=request.path,
                   files=(request.path,), recorded=_recorded(sidecar))
@@ -342,7 +342,7 @@ def read_torch_file(path: Path, trust_pickle: bool) -> Any:
             names = [line.split("GLOBAL ", 1)[1].split()[0] for line in str(exc).splitlines() if "GLOBAL " in line]
             raise EdgeDepthError(
                 f"{path} holds pickled Python objects ({', '.join(names[:1]) or 'a class'}): loading it runs arbitrary "
-                "code from the file; pass --trust-pickle if you trust where it came from, or save a state_dict or "
+                "code from the file; trust pickles explicitly if you trust where it came from, or save a state_dict or "
                 "TorchScript instead")
     try:
         with _importable_from_here():
@@ -394,7 +394,7 @@ def load_weights(net: nn.Module, content: Any, what: str, label: str) -> None:
         parts = ([f"{len(missing)} missing, first {missing[0]!r}"] if missing else []) + (
             [f"{len(unexpected)} unexpected, first {unexpected[0]!r}"] if unexpected else [])
         raise EdgeDepthError(f"{what} does not fit {label}: keys {'; '.join(parts)}; it is a state_dict of another "
-                             "network (check --arch or the factory)")
+                             "network (check the arch or the factory)")
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(target[key].shape):
             shape, expected = ("×".join(map(str, t.shape)) or "scalar" for t in (tensor, target[key]))
@@ -454,7 +454,7 @@ def _fit_module(loaded: Loaded, output_key: str | None, size: tuple[int, int] | 
         multiple = multiple or _find_multiple(net, output_key, loaded.arch)
         if multiple is None:
             raise EdgeDepthError(f"{loaded.arch} runs at no small input size tried (multiples of 1–{MAX_SIZE_MULTIPLE}); "
-                                 "declare the size it takes with --size HxW")
+                                 "declare the size (HxW) it takes")
         size = _default_size(multiple)
     h, w = size
     if multiple and (h % multiple or w % multiple):
@@ -464,7 +464,7 @@ def _fit_module(loaded: Loaded, output_key: str | None, size: tuple[int, int] | 
         key, rank = _probe(net, output_key, size, loaded.arch)
     except _Unfit as why:
         found = multiple or _find_multiple(net, output_key, loaded.arch)
-        hint = f"it takes {_multiples(size, found)}" if found else "declare a size it takes with --size HxW"
+        hint = f"it takes {_multiples(size, found)}" if found else "declare a size (HxW) it takes"
         raise EdgeDepthError(f"{loaded.arch} cannot take a {h}x{w} input ({why}); {hint}")
     if multiple is None:
         multiple = _find_multiple(net, output_key, loaded.arch)
@@ -480,7 +480,7 @@ def _fit_onnx(loaded: Loaded, size: tuple[int, int] | None, multiple: int | None
     static = static_size(graph_inputs(load_graph(loaded.onnx))[0])
     if static and size and tuple(size) != static:
         raise EdgeDepthError(f"{loaded.onnx} takes {static[0]}x{static[1]} inputs only (its input size is static); "
-                             "drop --size, or export it again with dynamic height and width")
+                             "declare no other size, or export it again with dynamic height and width")
     size = tuple(size or static or _default_size(multiple or 1))
     if multiple and (size[0] % multiple or size[1] % multiple):
         raise EdgeDepthError(_unsuitable(size, loaded.arch, multiple))
@@ -494,7 +494,7 @@ def _check_probe_fits(net: nn.Module, size: tuple[int, int], label: str) -> None
     activations = activation_estimate(net, size)
     if activations is not None:
         check_fits(PROBE_MEMORY_PER_ACTIVATION * activations, f"running {label} at {size[0]}x{size[1]}",
-                   "declare a smaller size with --size HxW")
+                   "declare a smaller size")
 
 
 def activation_estimate(net: nn.Module, size: tuple[int, int]) -> int | None:
@@ -554,7 +554,7 @@ def pick_output(output: Any, output_key: str | None, label: str) -> int | str | 
 
     if isinstance(output, torch.Tensor):
         if output_key is not None:
-            raise EdgeDepthError(f"{label} returns one tensor; --output-key {output_key} names an entry of a tuple "
+            raise EdgeDepthError(f"{label} returns one tensor; output key {output_key!r} names an entry of a tuple "
                                  "or dict output: drop it")
         return None
     if isinstance(output, (tuple, list)):
@@ -567,7 +567,7 @@ def pick_output(output: Any, output_key: str | None, label: str) -> int | str | 
         match = [key for key in entries if key == output_key or str(key) == output_key]
         if not match:
             raise EdgeDepthError(f"output key {output_key!r} is not among the outputs of {label}: "
-                                 f"{', '.join(map(str, entries))}; choose one with --output-key")
+                                 f"{', '.join(map(str, entries))}; choose one as the output key")
         return match[0]
     maps = {key: value for key, value in entries.items() if isinstance(value, torch.Tensor) and value.dim() in (3, 4)}
     if not maps:

@@ -156,7 +156,7 @@ def placement(device: str, job: Distributed) -> Placement:
     if device == "cpu":
         return Placement(torch.device("cpu"), None)
     if not torch.cuda.is_available():
-        raise RuntimeMissing("--device cuda: torch sees no CUDA GPU here; use --device cpu, "
+        raise RuntimeMissing("device cuda: torch sees no CUDA GPU here; use the cpu, "
                              "or a CUDA build of torch on a GPU machine")
     torch.backends.cudnn.benchmark = True  # one input size throughout: cuDNN times its kernels once, keeps the fastest
     amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -511,7 +511,7 @@ def evaluate_model(model: ModelSource | str | os.PathLike, data: str | os.PathLi
     model_tally, baseline_tally = Tally.total(p[0] for p in parts), Tally.total(p[1] for p in parts)
     if not model_tally.images:
         raise EdgeDepthError(f"no held-out image of {data} has ground truth inside {window.min_depth:g}–"
-                             f"{window.max_depth:g} m; widen --min-depth/--max-depth")
+                             f"{window.max_depth:g} m; widen the evaluation window (min and max depth)")
     return {
         "source": source.origin,
         "data": str(data),
@@ -530,8 +530,8 @@ def _predictor(source: ModelSource, where: Placement) -> Callable[[np.ndarray], 
     """N×3×H×W → N×1×H×W: the PyTorch model on `where`, or a bare ONNX in ONNX Runtime on the CPU."""
     if source.model is None:
         if where.device.type != "cpu":
-            raise EdgeDepthError(f"{source.origin} is an ONNX: evaluate runs it in ONNX Runtime on the cpu; drop --device "
-                                 f"{where.device.type}, or evaluate the PyTorch model it was exported from")
+            raise EdgeDepthError(f"{source.origin} is an ONNX: evaluate runs it in ONNX Runtime on the cpu, not "
+                                 f"{where.device.type}; evaluate it on the cpu, or evaluate the PyTorch model it was exported from")
         from .backends import LoadOptions, usable_backend
 
         return usable_backend("onnxruntime").load(source.onnx, LoadOptions()).infer

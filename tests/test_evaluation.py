@@ -60,7 +60,7 @@ def test_window_excludes_and_counts_ground_truth_beyond_the_cap(two_images):
 def test_window_defaults_to_the_models_range_and_refuses_an_empty_one():
     assert Window.of({"min_depth": 0.1, "max_depth": 80.0}) == WINDOW
     assert Window.of({"min_depth": 0.1, "max_depth": 80.0}, max_depth=350) == Window(0.1, 350.0)
-    with pytest.raises(EdgeDepthError, match="--min-depth < --max-depth"):
+    with pytest.raises(EdgeDepthError, match="min depth < max depth"):
         Window.of({"min_depth": 0.1, "max_depth": 80.0}, min_depth=90)
 
 

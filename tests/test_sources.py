@@ -197,7 +197,7 @@ def test_factory_with_a_dict_of_disparities_goes_export_quantize_build_bench(syn
     assert all(row["status"] == "ok" for row in rows.values()), [r["reason"] for r in report["rows"]]
     conditions = report["conditions"]
     assert (conditions["output_kind"], conditions["reference"]) == ("relative-inverse", "torch fp32")
-    assert conditions["model"] == "--factory test_sources:encoder_decoder" and conditions["input_size"] == [64, 64]
+    assert conditions["model"] == "factory test_sources:encoder_decoder" and conditions["input_size"] == [64, 64]
     assert rows["onnxruntime", "fp32"]["fidelity"]["rel_deviation"] < 1e-4  # fidelity: raw outputs, no alignment
     assert 0 < rows["torch", "fp32"]["metrics"]["delta1"] <= 1
     assert "GT metrics after per-image least-squares scale and shift in inverse depth" in markdown
@@ -312,7 +312,7 @@ def _pickled(path):
     (lambda tmp: [_grey_input_onnx(tmp / "grey.onnx")], "input (RGB)"),
     (lambda tmp: ["--factory", "test_sources:encoder_decoder", "--output-key", "disp9", "--size", "64x64"],
      "output key 'disp9' is not among the outputs of test_sources:encoder_decoder: disp2, disp1, disp0"),
-    (lambda tmp: [_pickled(tmp / "whole.pth")], "loading it runs arbitrary code from the file; pass --trust-pickle"),
+    (lambda tmp: [_pickled(tmp / "whole.pth")], "loading it runs arbitrary code from the file; trust pickles explicitly"),
     (lambda tmp: ["--factory", "test_sources:patch_vit", "--size", "64x64"],
      "cannot take a 64x64 input (its depth output is 1×56×56"),
 ], ids=["other-arch", "factory-import", "factory-non-module", "onnx-two-inputs", "onnx-grey-input", "output-key",
@@ -331,8 +331,8 @@ def test_bad_input_is_one_line_and_writes_nothing(make_args, message, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--mean", "0.5,0.5"], "mean '0.5,0.5' is not three comma-separated numbers"),
     (["--std", "a,b,c"], "std 'a,b,c' is not three comma-separated numbers"),
-    (["--size-multiple", "0"], "--size-multiple 0 must be a positive integer"),
-    (["--output-kind", "relative", "--arch", "deeplabv3_resnet50"], "--arch names the network of a plain state_dict"),
+    (["--size-multiple", "0"], "size multiple 0 must be a positive integer"),
+    (["--output-kind", "relative", "--arch", "deeplabv3_resnet50"], "an arch names the network of a plain state_dict"),
 ], ids=["mean", "std", "multiple", "arch-with-a-pickle"])
 def test_bad_declarations_are_one_line(args, message, tmp_path):
     torch.save(TinyNet(), tmp_path / "whole.pth")

@@ -145,7 +145,7 @@ def test_qdq_for_another_target_is_refused_in_one_line(exported):
     with pytest.raises(EdgeDepthError) as refused:
         trt_backend.build_precision(exported("openvino"), None)
     message = str(refused.value)
-    assert "quantized for --target openvino (uint8 asymmetric activations)" in message
+    assert "quantized for target openvino (uint8 asymmetric activations)" in message
     assert "`edgedepth quantize --target tensorrt`" in message and "\n" not in message
 
 

@@ -186,7 +186,7 @@ def check_qdq_form(onnx_path: Path, model, sidecar: dict) -> None:
         return
     if target:
         activations = (sidecar.get("flavour") or {}).get("activations", "?")
-        what = f"was quantized for --target {target} ({activations} activations)"
+        what = f"was quantized for target {target} ({activations} activations)"
     else:
         problem = qdq_form_problem(model)
         if not problem:

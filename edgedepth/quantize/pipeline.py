@@ -203,8 +203,8 @@ class _Session:
             warnings.warn(
                 f"the calibration set does not cover the held-out data: {len(coverage['uncovered'])} quantized "
                 f"tensor(s) saturate on more than {coverage['uncovered_share']:.0%} of their held-out values, worst "
-                f"{calibration_coverage.worst_layers(coverage)}; calibrate on more or more varied --samples, try "
-                "--method percentile or entropy, or --keep-float those layers", CalibrationWarning, stacklevel=4)
+                f"{calibration_coverage.worst_layers(coverage)}; calibrate on more or more varied samples, try "
+                "the percentile or entropy method, or keep those layers float", CalibrationWarning, stacklevel=4)
         return coverage
 
     def _search(self, full_int8: Path, keep: list[str], accuracy_budget: Budget, reference, current: dict, record: dict):
