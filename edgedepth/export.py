@@ -107,7 +107,7 @@ def export_onnx(
             reference = torch_reference(source.model)
         else:
             if opset is not None:
-                raise EdgeDepthError(f"--opset applies to PyTorch models; the ONNX {source.onnx} keeps its own")
+                raise EdgeDepthError(f"an opset applies to PyTorch models; the ONNX {source.onnx} keeps its own")
             step("adopting the ONNX")
             exported, opset = adopt_onnx(source.onnx, source.input_size, dynamic)
             folded, unfolded = 0, None

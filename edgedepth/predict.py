@@ -162,7 +162,7 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
     if videos:
         require_av(videos[0].source)
         if options.compare:
-            raise EdgeDepthError(f"--compare renders images, and {videos[0].source} is a video; "
+            raise EdgeDepthError(f"comparing renders images, and {videos[0].source} is a video; "
                                  "compare on a few of its frames saved as images")
     frames = [probe(job.source)[1] for job in videos]
     total = None if 0 in frames else len(conversions) + sum(frames)

@@ -79,8 +79,8 @@ def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = 
     built_for = record.get("device")  # ONNX Runtime builds fuse for one execution provider
     if device not in devices or built_for not in (None, device):
         runs_on = built_for or devices[0]
-        raise EdgeDepthError(f"{path} is built for {name} on {runs_on}, not {device}; load it on {runs_on} "
-                             f"(--device {runs_on}), or build a {device} artifact from the ONNX with `edgedepth build`")
+        raise EdgeDepthError(f"{path} is built for {name} on {runs_on}, not {device}; load it on {runs_on}, "
+                             f"or build a {device} artifact from the ONNX with `edgedepth build`")
     runner = usable_backend(name, device).load(model_file, LoadOptions(device=device, cpu=CpuOptions(threads=threads)))
     return DepthModel(runner, model_file, record)
 

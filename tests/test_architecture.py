@@ -2,6 +2,7 @@
 
 import ast
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,42 @@ def test_every_backend_satisfies_the_contract(name):
         expected = list(inspect.signature(getattr(Backend, function)).parameters)[1:]  # without self
         assert list(inspect.signature(getattr(module, function)).parameters) == expected, function
     assert module.unavailable_reason("quantum") != ""  # a device it does not run on is refused with a reason
+
+
+#: Calls whose message reaches the user: the errors and warnings the library raises.
+MESSAGE_CALLS = ("EdgeDepthError", "RuntimeMissing", "warn")
+#: Modules that know the command line: the only ones whose messages may name its flags.
+KNOW_THE_CLI = ("cli", "demo", "__main__")
+
+
+def _message_text(node: ast.expr) -> str:
+    """A message's literal text, each placeholder of an f-string as {} (so a quoted command stays whole)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_message_text(part) if isinstance(part, ast.Constant) else "{}" for part in node.values)
+    if isinstance(node, ast.BinOp):
+        return _message_text(node.left) + _message_text(node.right)
+    return ""
+
+
+def flag_mentions(name: str) -> list[str]:
+    """Messages of module `name` that name a command-line flag outside a quoted `edgedepth ...` command."""
+    path = PACKAGE.joinpath(*name.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        callee = getattr(node, "func", None)
+        called = getattr(callee, "id", None) or getattr(callee, "attr", None)
+        if isinstance(node, ast.Call) and called in MESSAGE_CALLS and node.args:
+            text = re.sub(r"`[^`]*`", "", _message_text(node.args[0]))
+            if re.search(r"(?<![\w-])--[a-z]", text):
+                found.append(f"{name}:{node.lineno}: {text[:80]}")
+    return found
+
+
+def test_library_messages_name_settings_not_the_clis_flags():
+    """Only the CLI knows its flags (issue 11): a library message names the setting; advice may quote a whole
+    `edgedepth ...` command."""
+    assert [m for name in package_modules() if name not in KNOW_THE_CLI for m in flag_mentions(name)] == []
+    assert flag_mentions("cli"), "the scan finds the CLI's own flag mentions"

@@ -136,8 +136,8 @@ def tensorrt_folder(tmp_path):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("tensorrt_on_cpu", "is built for tensorrt on cuda, not cpu; load it on cuda (--device cuda)"),
-    ("openvino_on_cuda", "is built for openvino on cpu, not cuda; load it on cpu (--device cpu)"),
+    ("tensorrt_on_cpu", "is built for tensorrt on cuda, not cpu; load it on cuda, or build"),
+    ("openvino_on_cuda", "is built for openvino on cpu, not cuda; load it on cpu, or build"),
     ("ort_build_on_cuda", "is built for onnxruntime on cpu, not cuda"),
     ("missing", "not found"),
     ("empty_folder", "holds no built model"),
