@@ -83,6 +83,7 @@ class Setup:
     checkpoint: Path
     data: Path
     work: Path
+    meta: dict[str, Any]  # the checkpoint's record: depth range, preprocessing
     cpu: CpuOptions
     calibration: CalibrationSet
     float_onnx: Path
@@ -100,7 +101,7 @@ def prepare(arch: str, samples: int, threads: int) -> Setup:
     pool, _ = load_split(data)
     calibration = CalibrationSet.pick(pool, samples, BENCH_SIZE, seed=0, root=data,
                                       preprocessing=Preprocessing.from_record(meta["preprocessing"]))
-    return Setup(arch, checkpoint, data, work, CpuOptions(threads=threads), calibration, float_onnx)
+    return Setup(arch, checkpoint, data, work, meta, CpuOptions(threads=threads), calibration, float_onnx)
 
 
 def timed(make: Callable[[], Path]) -> tuple[Path, float]:
@@ -245,9 +246,8 @@ LOADERS: dict[str, Callable[[Setup, Peer], Runner]] = {
 
 def measure(arch: str, args: argparse.Namespace) -> dict[str, Any]:
     setup = prepare(arch, args.calibration_samples, args.threads)
-    meta = read_checkpoint_meta(setup.checkpoint)
-    evalset = EvalSet.held_out(setup.data, BENCH_SIZE, Window.of(meta["depth"]), limit=args.images,
-                               preprocessing=Preprocessing.from_record(meta["preprocessing"]))
+    evalset = EvalSet.held_out(setup.data, BENCH_SIZE, Window.of(setup.meta["depth"]), limit=args.images,
+                               preprocessing=setup.calibration.preprocessing)
     peers = [Peer(name) for name in ROWS]
     for peer in peers:  # one at a time: calibration, loading and scoring; each runner stays loaded for the timing
         print(f"   {arch}: {peer.name}", flush=True)

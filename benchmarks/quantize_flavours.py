@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_cpu import WORK
+from machine import Quiet, machine_lines
 from reference_models import BENCH_SIZE, data_folder, reference_checkpoint
 
 from edgedepth.export import export_onnx
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--samples", type=int, default=32, help="calibration images")
     args = parser.parse_args()
-    data = data_folder()
+    data, quiet = data_folder(), Quiet()
     for arch in args.archs:
         folder = WORK / "flavours" / arch
         models = {"fp32": export_onnx(reference_checkpoint(arch), folder / "model.onnx")}
@@ -38,7 +39,9 @@ def main() -> None:
             models[label] = quantize_onnx(models["fp32"], data, folder / f"model.{target}.onnx", target=target,
                                           samples=args.samples)
         timings = time_models(models, args)
-        print(arch, f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]}", *(f"{label}: {ms:.2f} ms" for label, ms in timings.items()), sep="  ")
+        print(arch, f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]}", *(f"{label}: {ms:.2f} ms" for label, ms in timings.items()), sep="  ",
+              flush=True)
+    print("\n".join(machine_lines(quiet.end())))
 
 
 def time_models(models: dict[str, Path], args) -> dict[str, float]:
