@@ -64,16 +64,16 @@ def main() -> None:
     trained = dict(item.split("=", 1) for item in args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     records, lines = [], header(args)
-    scratch = Path(tempfile.mkdtemp(prefix="edgedepth-bench-cuda-"))  # random inits stay out of --out
-    for arch in args.archs:
-        checkpoint = Path(trained[arch]) if arch in trained else random_checkpoint(arch, scratch)
-        origin = "trained reference model" if arch in trained else "seeded random init: latency only"
-        options = BenchOptions(device=args.device, warmup=args.warmup, runs=args.runs, images=args.images,
-                               engines=args.out / "engines")
-        report = run_bench(checkpoint, args.data, options)
-        records.append({"arch": arch, "origin": origin, "report": report_dict(report)})
-        lines += [f"### {arch} ({origin})", "", to_markdown(report), ""]
-        print(lines[-3], flush=True)
+    with tempfile.TemporaryDirectory(prefix="edgedepth-bench-cuda-") as scratch:  # random inits, engines: not results
+        for arch in args.archs:
+            checkpoint = Path(trained[arch]) if arch in trained else random_checkpoint(arch, Path(scratch))
+            origin = "trained reference model" if arch in trained else "seeded random init: latency only"
+            options = BenchOptions(device=args.device, warmup=args.warmup, runs=args.runs, images=args.images,
+                                   engines=Path(scratch) / "engines")
+            report = run_bench(checkpoint, args.data, options)
+            records.append({"arch": arch, "origin": origin, "report": report_dict(report)})
+            lines += [f"### {arch} ({origin})", "", to_markdown(report), ""]
+            print(lines[-3], flush=True)
     (args.out / "cuda.json").write_text(json.dumps(records, indent=2) + "\n")
     (args.out / "cuda.md").write_text("\n".join(lines))
 
