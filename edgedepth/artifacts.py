@@ -66,10 +66,9 @@ def ensure_writable_parent(path: str | os.PathLike) -> Path:
 def is_writable_location(folder: str | os.PathLike) -> bool:
     """Whether `folder` could be written into: it, or the nearest of its parents that exists, is a writable
     folder (nothing is created to find out)."""
-    folder = Path(folder)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder.is_dir() and os.access(folder, os.W_OK)
+    missing = _missing_ancestors(Path(folder))
+    nearest = missing[-1].parent if missing else Path(folder)
+    return nearest.is_dir() and os.access(nearest, os.W_OK)
 
 
 def _missing_ancestors(folder: Path) -> list[Path]:

@@ -69,8 +69,6 @@ class Distributed:
             dist.barrier()
 
 
-SINGLE_PROCESS = Distributed()
-
 
 def from_env() -> Distributed:
     """The job torchrun describes in the environment; rank 0 of 1 outside torchrun."""

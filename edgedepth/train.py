@@ -99,11 +99,11 @@ class _Loaded:
             yield _tensors(*zip(*self.items[start : start + batch_size]), size=self.size)
 
 
-def _load(sample: diode.Sample, size: tuple[int, int], depth_range: dict = DEFAULT_DEPTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _load(sample: diode.Sample, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """rgb as decoded; depth and valid at the model size, valid only inside the model's depth range."""
     rgb, depth, valid = diode.load_sample(sample)
     depth = resize_nearest(depth, size)
-    valid, _ = scored_mask(depth, resize_nearest(valid, size), depth_range["min_depth"], depth_range["max_depth"])
+    valid, _ = scored_mask(depth, resize_nearest(valid, size), DEFAULT_DEPTH["min_depth"], DEFAULT_DEPTH["max_depth"])
     return rgb, depth, valid
 
 
@@ -461,11 +461,10 @@ def _validate(model: torch.nn.Module, val_set: _Loaded, indices: Sequence[int], 
     for k, (x, depth, valid) in enumerate(val_set.batches(VAL_BATCH)):
         first = indices[k * VAL_BATCH]
         pred = model(where.images(x)).float()
-        depth, valid = depth.to(where.device), valid.to(where.device)
-        losses[first] = depth_loss(pred, depth, valid, depth_range["max_depth"], weights).item() * len(x)
-        for offset, (p, d, v) in enumerate(zip(pred, depth, valid)):
-            per_image[first + offset] = depth_metrics(p.cpu().numpy(), d.cpu().numpy(), v.cpu().numpy(),
-                                                      depth_range["min_depth"], depth_range["max_depth"])
+        losses[first] = depth_loss(pred, depth.to(where.device), valid.to(where.device), depth_range["max_depth"],
+                                   weights).item() * len(x)
+        for offset, (p, d, v) in enumerate(zip(pred.cpu().numpy(), depth.numpy(), valid.numpy())):
+            per_image[first + offset] = depth_metrics(p, d, v, depth_range["min_depth"], depth_range["max_depth"])
     per_image = job.gather(per_image)
     return sum(job.gather(losses)) / len(per_image), mean_metrics(per_image)
 
@@ -497,10 +496,11 @@ def evaluate_model(model: ModelSource | str | os.PathLike, data: str | os.PathLi
     if not samples:
         raise EdgeDepthError(f"{data} has no held-out scene (a single scene cannot be split); give a DIODE root with a "
                              "val/ split, or a folder of several scenes")
-    median = source.meta.get("baseline", {}).get("median_depth") or median_depth(load_split(data)[0], size)
+    recorded = source.meta.get("baseline", {}).get("median_depth")
     predict = _predictor(source, placement(device, from_env()))
 
     with joined(device) as job:
+        median = recorded or job.from_main(median_depth(load_split(data)[0], size) if job.is_main else None)
         tallies, mine = {}, job.shard(range(len(samples)))
         for start in range(0, len(mine), EVAL_CHUNK):
             indices = mine[start : start + EVAL_CHUNK]
@@ -551,10 +551,10 @@ class _progress:
     def __init__(self, enabled: bool, total: int, epochs: int, log: Callable[[str], None]):
         from rich.progress import Progress
 
-        self.bar = Progress(transient=True, disable=not enabled)
+        self.bar = Progress(transient=True)
         self.plain = enabled and not self.bar.console.is_terminal
         self.bar.disable = not enabled or self.plain
-        self.enabled, self.total, self.epochs, self.log = enabled, total, epochs, log
+        self.total, self.epochs, self.log = total, epochs, log
 
     def __enter__(self) -> Callable[[int, torch.Tensor], None]:
         """advance(epoch, loss): one step done. The loss is read (which waits for the GPU) only when shown."""
@@ -572,7 +572,7 @@ class _progress:
                 last_line = time.monotonic()
                 self.log(f"training: epoch {epoch}/{self.epochs}, step {done}/{self.total} ({done / self.total:.0%}), "
                          f"loss {loss.item():.4f}, {done / (last_line - started):.2f} steps/s")
-            elif self.enabled and not self.plain:
+            elif not self.bar.disable:
                 self.bar.update(task, advance=1, description=f"epoch {epoch}/{self.epochs} loss {loss.item():.4f}")
 
         return advance
