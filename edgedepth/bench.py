@@ -34,7 +34,7 @@ from .sources import ModelRequest, ModelSource, resolve_source
 
 DEMO_CHECKPOINT = Path("runs/demo/model.pt")
 DEMO_DATA = Path("runs/demo/data")
-#: (backend, precision) rows per device, in table order; the first row is the reference for deltas.
+#: (backend, precision) rows per device, in table order; the first fp32 row that runs is the reference for deltas.
 PLANS = {
     "cpu": [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8")],
     "cuda": [("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8")],

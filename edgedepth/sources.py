@@ -32,7 +32,7 @@ from .artifacts import sha256
 from .data.transforms import IMAGENET, Preprocessing
 from .errors import EdgeDepthError, first_line
 from .evaluation import ALIGNMENTS
-from .models import ARCHS, CHECKPOINT_FORMAT, DEFAULT_DEPTH
+from .models import ARCHS, CHECKPOINT_FORMAT, DEFAULT_DEPTH, arch_spec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -176,8 +176,8 @@ def resolve_source(request: ModelRequest | str | os.PathLike) -> ModelSource:
 def _check_request(request: ModelRequest) -> None:
     if request.output_kind is not None and request.output_kind not in OUTPUT_KINDS:
         raise EdgeDepthError(f"output kind {request.output_kind!r} is not one of: {', '.join(OUTPUT_KINDS)}")
-    if request.arch is not None and request.arch not in ARCHS:
-        raise EdgeDepthError(f"unknown arch {request.arch!r}; choose one of: {', '.join(sorted(ARCHS))}")
+    if request.arch is not None:
+        arch_spec(request.arch)  # refuses an unknown one
     if request.factory and request.arch:
         raise EdgeDepthError("an arch and a factory both name the network; give one (an arch for a registered network)")
     if request.factory and request.path is not None:
@@ -460,6 +460,8 @@ def _fit_module(loaded: Loaded, output_key: str | None, size: tuple[int, int] | 
     if multiple and (h % multiple or w % multiple):
         raise EdgeDepthError(_unsuitable(size, loaded.arch, multiple))
     _check_probe_fits(net, size, loaded.arch)
+    if isinstance(net, DepthNet) and multiple:  # a registered arch: depth at any multiple of its own, no trial run
+        return net, (int(h), int(w)), multiple
     try:
         key, rank = _probe(net, output_key, size, loaded.arch)
     except _Unfit as why:

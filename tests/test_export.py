@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edgedepth import export as export_module
 from edgedepth.artifacts import sha256
 from edgedepth.cli import main
-from edgedepth.export import PRODUCER, export_onnx
+from edgedepth.export import DEFAULT_OPSET, PRODUCER, export_onnx
 from edgedepth.models import ARCHS, create_model, load_checkpoint, save_checkpoint
 
 
@@ -71,10 +71,10 @@ def test_cli_writes_sidecar_that_records_how_the_onnx_was_made(random_checkpoint
     assert info["producer"] == PRODUCER and info["precision"] == "fp32"
     assert info["source"] == {"form": "checkpoint", "origin": f"edgedepth checkpoint {random_checkpoint}",
                               "sha256": {str(random_checkpoint): sha256(random_checkpoint)}}
-    assert (info["output_kind"], info["size_multiple"]) == ("metric", 16)
+    assert (info["output_kind"], info["size_multiple"]) == ("metric", ARCHS[meta["arch"]].size_multiple)
     assert (info["arch"], info["input_size"]) == (meta["arch"], meta["input_size"])
     assert (info["depth"], info["preprocessing"]) == (meta["depth"], meta["preprocessing"])
-    assert (info["opset"], info["dynamic"]) == (17, "none")
+    assert (info["opset"], info["dynamic"]) == (DEFAULT_OPSET, "none")
     assert {"torch", "onnx", "onnxslim", "onnxruntime"} <= set(info["versions"])
     exported, cleaned = info["node_counts"]["exported"], info["node_counts"]["cleaned"]
     assert sum(cleaned.values()) < sum(exported.values()) and cleaned["Conv"] == exported["Conv"]

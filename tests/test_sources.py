@@ -16,7 +16,7 @@ from torch import nn
 
 from edgedepth.artifacts import is_finished, read_sidecar
 from edgedepth.cli import main
-from edgedepth.sources import ModelRequest, pick_output, resolve_source
+from edgedepth.sources import DEFAULT_INPUT_SIZE, ModelRequest, pick_output, resolve_source
 
 FAST = ["--warmup", "1", "--runs", "2", "--images", "2", "--calibration-samples", "4", "--threads", "1"]
 
@@ -162,7 +162,7 @@ def test_the_size_multiple_is_found_by_trial_and_the_output_adapted():
     with torch.inference_mode():
         assert source.model(torch.randn(2, 3, 28, 42)).shape == (2, 1, 28, 42)  # N×H×W given its channel axis
     unsized = resolve_source(ModelRequest(factory="test_sources:encoder_decoder"))
-    assert unsized.size_multiple == 4 and unsized.input_size == (384, 512)
+    assert unsized.size_multiple == 4 and unsized.input_size == DEFAULT_INPUT_SIZE  # a multiple of 4 already
     declared = resolve_source(ModelRequest(factory="test_sources:patch_vit", size_multiple=14))
     assert declared.size_multiple == 14 and declared.input_size == (392, 518)  # 384x512 rounded up to multiples of 14
 
@@ -228,7 +228,7 @@ def test_a_user_onnx_goes_export_quantize_build_bench_with_a_skipped_torch_row(s
     assert torch_row["status"] == "skipped" and "no PyTorch model" in torch_row["reason"] and "is an ONNX" in torch_row["reason"]
     assert report["conditions"]["reference"] == "onnxruntime fp32"
     assert all(row["status"] == "ok" for key, row in rows.items() if key != ("torch", "fp32"))
-    assert rows["onnxruntime", "fp32"]["fidelity"]["rel_deviation"] == 0
+    assert rows["openvino", "fp32"]["fidelity"]["rel_deviation"] < 1e-4  # against the onnxruntime fp32 reference
     assert rows["openvino", "int8"]["deltas"] is not None and "float: onnxruntime fp32" in markdown
     assert "torch fp32 skipped: no PyTorch model" in markdown
 
