@@ -90,8 +90,6 @@ class Window:
 class EvalImage:
     sample: diode.Sample
     name: str
-    domain: str  # indoors | outdoor | "" (a folder without DIODE's domain level)
-    scene: str  # the scene id (split/domain/scene), unique in the data folder
     rgb: np.ndarray  # H×W×3 uint8 as decoded (end-to-end timing and error maps start from it)
     batch: np.ndarray  # 1×3×h×w float32, preprocessed for the model
     depth: np.ndarray  # h×w ground truth at the model size, 0 where invalid
@@ -116,7 +114,7 @@ class EvalSet:
                 self.skipped += 1
                 continue
             self.excluded += excluded
-            self.images.append(EvalImage(sample, Path(sample.rgb).stem, sample.domain, sample.scene_id, rgb,
+            self.images.append(EvalImage(sample, Path(sample.rgb).stem, rgb,
                                          preprocess(rgb, self.size, preprocessing), depth, valid, scored))
 
     @classmethod

@@ -127,7 +127,7 @@ def test_held_out_images_are_stratified_across_domains_and_scenes(synthetic_root
     assert first_two.describe()["domains"] == {"indoors": 1, "outdoor": 1}
     every = EvalSet.held_out(synthetic_root, (64, 64), WINDOW)
     assert all(image.sample.split == "val" for image in every.images)  # the official val/ split, never train
-    assert len(every.describe()["scenes"]) == len({image.scene for image in every.images}) >= 2
+    assert len(every.describe()["scenes"]) == len({image.sample.scene_id for image in every.images}) >= 2
     assert every.images[0].batch.shape == (1, 3, 64, 64) and every.images[0].depth.shape == (64, 64)
 
 
