@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .artifacts import publishing
-from .data.transforms import IMAGENET, Preprocessing, preprocess
+from .data.transforms import Preprocessing, preprocess
 from .errors import EdgeDepthError, first_line
 from .memory import check_fits
 from .sources import ModelSource, activation_estimate, resolve_source
@@ -257,7 +257,7 @@ def _rename_tensor(model, old: str, new: str) -> None:
             value.name = new
 
 
-def clean(model, unfolded: int | None = 0):
+def clean(model, unfolded: int | None):
     """onnxslim (constant folding, dead-node removal, shape inference), then onnx's full check. `unfolded`:
     how many BatchNorm layers the fold left (None: not known, an ONNX of the user's); more
     BatchNormalization nodes than that means the fold went wrong."""
@@ -290,7 +290,7 @@ def parity_sizes(source: ModelSource, dynamic: str) -> list[tuple[int, int]]:
 
 
 def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]],
-                  preprocessing: Preprocessing = IMAGENET) -> list[np.ndarray]:
+                  preprocessing: Preprocessing) -> list[np.ndarray]:
     """One preprocessed N×3×H×W batch per size: PARITY_IMAGES images spread evenly over `data` (so indoor
     and outdoor both show), else seeded noise."""
     if data is None:
@@ -337,9 +337,9 @@ def check_parity(
     inputs: list[np.ndarray],
     *,
     batched: bool,
-    atol: float | None = None,
-    output_kind: str = "metric",
-    depth_range: dict | None = None,
+    atol: float | None,
+    output_kind: str,
+    depth_range: dict,
 ) -> dict[str, Any]:
     """Run each batch through the reference and the exported ONNX in ONNX Runtime; raise EdgeDepthError when
     max |Δ| exceeds `atol` (default `parity_tolerance`).
@@ -350,9 +350,7 @@ def check_parity(
     import onnxruntime as ort
 
     from .evaluation import RELATIVE_FLOOR
-    from .models import DEFAULT_DEPTH
 
-    depth_range = depth_range or DEFAULT_DEPTH
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     pairs = []
     for batch in inputs:
