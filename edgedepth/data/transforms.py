@@ -11,6 +11,7 @@ the project normalises images.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,11 @@ class Preprocessing:
             raise EdgeDepthError(f"colour order {self.color!r} is not one of {', '.join(COLOR_ORDERS)}")
         if self.resize not in RESIZE_MODES:
             raise EdgeDepthError(f"resize mode {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
-        if len(self.mean) != 3 or len(self.std) != 3 or not all(v > 0 for v in self.std) or not self.scale > 0:
-            raise EdgeDepthError(f"preprocessing needs 3 means, 3 positive stds and a positive scale; got {self}")
+        numbers = (*self.mean, *self.std, self.scale)
+        if (len(self.mean) != 3 or len(self.std) != 3 or not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers)
+                or not all(v > 0 for v in self.std) or not self.scale > 0):
+            raise EdgeDepthError(f"preprocessing needs 3 finite means, 3 finite positive stds and a positive scale; "
+                                 f"got mean {self.mean}, std {self.std}, scale {self.scale}")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
