@@ -21,6 +21,7 @@ from pathlib import Path
 from edgedepth.bench import BenchOptions, run_bench
 from edgedepth.models import ARCHS
 from edgedepth.report import report_dict, to_markdown
+from edgedepth.spec import ModelSpec
 
 SIZE = (512, 512)
 
@@ -31,7 +32,7 @@ def random_checkpoint(arch: str, folder: Path) -> Path:
     from edgedepth.models import create_model, save_checkpoint
 
     torch.manual_seed(0)
-    return save_checkpoint(folder / f"{arch}-random-512.pt", create_model(arch), {"arch": arch, "input_size": SIZE})
+    return save_checkpoint(folder / f"{arch}-random-512.pt", create_model(arch), ModelSpec(arch, SIZE))
 
 
 def header(args: argparse.Namespace) -> list[str]:

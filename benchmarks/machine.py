@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgedepth.bench import processor_name
+from edgedepth.measure.timing import processor_name
 
 #: Instruction-set extensions that change CPU inference speed: VNNI speeds INT8 dot products; with avx512_bf16
 #: or AMX OpenVINO would run "FP32" in bf16 unless pinned to f32 (the project pins it).

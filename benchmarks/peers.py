@@ -35,13 +35,14 @@ import numpy as np
 from machine import Quiet, machine_lines
 from reference_models import BENCH_SIZE, RECIPES, data_folder, reference_checkpoint
 
-from edgedepth.artifacts import is_finished, model_meta, read_sidecar, write_sidecar
+from edgedepth.artifacts import is_finished, write_sidecar
 from edgedepth.backends import BuildOptions, CpuOptions, LoadOptions, Runner, get_backend
-from edgedepth.bench import PeakMemory
-from edgedepth.calibration import CalibrationSet, load_split
-from edgedepth.data.transforms import Preprocessing
-from edgedepth.evaluation import EvalSet, Window
-from edgedepth.models import read_checkpoint_meta
+from edgedepth.calibration import CalibrationSet
+from edgedepth.measure.heldout import EvalSet, Window
+from edgedepth.measure.timing import PeakMemory
+from edgedepth.quantize import calibration_set
+from edgedepth.quantize.transform import load_source
+from edgedepth.sources import ModelSource
 
 WORK = Path("runs/benchmarks/peers")
 HERE = Path(__file__).resolve().parent
@@ -83,7 +84,7 @@ class Setup:
     checkpoint: Path
     data: Path
     work: Path
-    meta: dict[str, Any]  # the checkpoint's record: depth range, preprocessing
+    source: ModelSource  # the float ONNX's: its spec (depth range, preprocessing) and record
     cpu: CpuOptions
     calibration: CalibrationSet
     float_onnx: Path
@@ -93,15 +94,13 @@ def prepare(arch: str, samples: int, threads: int) -> Setup:
     from edgedepth.export import export_onnx
 
     checkpoint, data = reference_checkpoint(arch), data_folder()
-    meta = read_checkpoint_meta(checkpoint)
     work = WORK / arch
     float_onnx = work / "model.onnx"
     if not is_finished(float_onnx):
         export_onnx(checkpoint, float_onnx, data=data)
-    pool, _ = load_split(data)
-    calibration = CalibrationSet.pick(pool, samples, BENCH_SIZE, seed=0, root=data,
-                                      preprocessing=Preprocessing.from_record(meta["preprocessing"]))
-    return Setup(arch, checkpoint, data, work, meta, CpuOptions(threads=threads), calibration, float_onnx)
+    source = load_source(float_onnx)
+    calibration = calibration_set(source, data, samples)
+    return Setup(arch, checkpoint, data, work, source, CpuOptions(threads=threads), calibration, float_onnx)
 
 
 def timed(make: Callable[[], Path]) -> tuple[Path, float]:
@@ -113,7 +112,7 @@ def timed(make: Callable[[], Path]) -> tuple[Path, float]:
 def with_sidecar(artifact: Path, setup: Setup, producer: str) -> Path:
     """A peer's INT8 model carries the float model's record (input size, preprocessing) like ours, so the
     project's runners load it the same way."""
-    write_sidecar(artifact, {**model_meta(read_sidecar(setup.float_onnx)), "precision": "int8", "producer": producer})
+    write_sidecar(artifact, {**setup.source.facts().with_changes(precision="int8").to_record(), "producer": producer})
     return artifact
 
 
@@ -229,11 +228,12 @@ def load_pt2e(setup: Setup, peer: Peer) -> Runner:
 
 
 def load_edgedepth(setup: Setup, peer: Peer) -> Runner:
-    from edgedepth.quantize import Budget, quantize_onnx
+    from edgedepth.quantize import Budget
+    from edgedepth.quantize.judged import quantize_on_data
 
     out = setup.work / "edgedepth-int8" / "model.int8.onnx"
-    onnx, peer.calibration_s = timed(lambda: quantize_onnx(
-        setup.float_onnx, setup.data, out, target="openvino", samples=len(setup.calibration), accuracy_budget=Budget()))
+    onnx, peer.calibration_s = timed(lambda: quantize_on_data(
+        setup.float_onnx, setup.data, out, target="openvino", samples=len(setup.calibration), budget=Budget())[0])
     xml = get_backend("openvino").build(onnx, setup.work / "edgedepth-int8" / "openvino", BuildOptions(cpu=setup.cpu))
     return get_backend("openvino").load(xml, LoadOptions(cpu=setup.cpu))
 
@@ -246,8 +246,8 @@ LOADERS: dict[str, Callable[[Setup, Peer], Runner]] = {
 
 def measure(arch: str, args: argparse.Namespace) -> dict[str, Any]:
     setup = prepare(arch, args.calibration_samples, args.threads)
-    evalset = EvalSet.held_out(setup.data, BENCH_SIZE, Window.of(setup.meta["depth"]), limit=args.images,
-                               preprocessing=setup.calibration.preprocessing)
+    spec = setup.source.spec
+    evalset = EvalSet.held_out(setup.data, spec, Window.of(spec.depth), limit=args.images)
     peers = [Peer(name) for name in ROWS]
     for peer in peers:  # one at a time: calibration, loading and scoring; each runner stays loaded for the timing
         print(f"   {arch}: {peer.name}", flush=True)

@@ -18,9 +18,11 @@ from bench_cpu import WORK
 from machine import Quiet, machine_lines
 from reference_models import BENCH_SIZE, data_folder, reference_checkpoint
 
+from edgedepth.backends import LoadOptions, get_backend
 from edgedepth.export import export_onnx
-from edgedepth.quantize import quantize_onnx
-from edgedepth.quantize.evaluate import median_latency_ms, openvino_runner
+from edgedepth.measure.timing import median_latency_ms
+from edgedepth.quantize import calibration_set, quantize
+from edgedepth.quantize.transform import load_source
 
 FLAVOURS = {"uint8 asymmetric": "onnxruntime", "int8 symmetric": "tensorrt"}  # label → the target emitting it
 
@@ -35,9 +37,9 @@ def main() -> None:
     for arch in args.archs:
         folder = WORK / "flavours" / arch
         models = {"fp32": export_onnx(reference_checkpoint(arch), folder / "model.onnx")}
+        calibration = calibration_set(load_source(models["fp32"]), data, args.samples)
         for label, target in FLAVOURS.items():
-            models[label] = quantize_onnx(models["fp32"], data, folder / f"model.{target}.onnx", target=target,
-                                          samples=args.samples)
+            models[label] = quantize(models["fp32"], calibration, folder / f"model.{target}.onnx", target=target)
         timings = time_models(models, args)
         print(arch, f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]}", *(f"{label}: {ms:.2f} ms" for label, ms in timings.items()), sep="  ",
               flush=True)
@@ -49,7 +51,7 @@ def time_models(models: dict[str, Path], args) -> dict[str, float]:
     rounds: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(args.rounds):
         for label, path in models.items():
-            with openvino_runner(path) as runner:
+            with get_backend("openvino").load(path, LoadOptions()) as runner:
                 rounds[label].append(median_latency_ms(runner, batch))
     return {label: min(values) for label, values in rounds.items()}
 

@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import edgedepth
-from edgedepth.evaluation import BASELINE_GAIN_BAR
-from edgedepth.models import ARCHS, load_checkpoint, save_checkpoint
+from edgedepth.measure.evaluate import BASELINE_GAIN_BAR, evaluate_model
+from edgedepth.models import ARCHS, checkpoint_spec, load_checkpoint, save_checkpoint
+from edgedepth.sources import resolve_source
 
 ROOT = Path("runs/benchmarks/reference")
 #: The benchmark size (H, W) and the scans rendered at it: 600 scans in 300 scenes, 15 % of the scenes in val/.
@@ -61,7 +62,7 @@ def data_folder() -> Path:
 
     folder = ROOT / f"data-{DATA['count']}-{DATA['size'][0]}x{DATA['size'][1]}-seed{DATA['seed']}"
     if not (folder / ".complete").is_file():
-        generate(folder, DATA["count"], seed=DATA["seed"], size=DATA["size"], progress=True)
+        generate(folder, DATA["count"], seed=DATA["seed"], size=DATA["size"])
         (folder / ".complete").write_text("rendered\n")
     return folder
 
@@ -79,7 +80,7 @@ def recipe_key(arch: str) -> str:
 def reference_checkpoint(arch: str, log=print) -> Path:
     """The arch's reference model declared at BENCH_SIZE (trained first if no cached one matches its recipe);
     its folder also holds the training-size checkpoint and quality.json."""
-    from edgedepth.train import TrainConfig, evaluate_model, last_checkpoint_path, train
+    from edgedepth.train import TrainConfig, last_checkpoint_path, train
 
     folder = ROOT / f"{arch}-{recipe_key(arch)}"
     declared = folder / "model-512.pt"
@@ -91,16 +92,16 @@ def reference_checkpoint(arch: str, log=print) -> Path:
     log(f"training {arch} ({asdict(recipe)}) on {data}" + (f", going on from {interrupted}" if interrupted.is_file() else ""))
     started = time.perf_counter()
     train(data, trained, TrainConfig(arch=arch, size=recipe.size, epochs=recipe.epochs, batch_size=recipe.batch_size,
-                                     lr=recipe.lr, seed=recipe.seed), progress=False, log=log,
+                                     lr=recipe.lr, seed=recipe.seed), log=log,
           resume=interrupted if interrupted.is_file() else None)
     seconds = time.perf_counter() - started
     model, meta = load_checkpoint(trained)
-    save_checkpoint(declared, model, {**meta, "input_size": list(BENCH_SIZE),
-                                      "trained_at": {"input_size": meta["input_size"], "checkpoint": str(trained)}})
+    save_checkpoint(declared, model, checkpoint_spec(meta, trained).with_changes(input_size=BENCH_SIZE),
+                    {**meta, "trained_at": {"input_size": meta["input_size"], "checkpoint": str(trained)}})
     quality = {"arch": arch, "recipe": asdict(recipe), "data": {**DATA, "folder": str(data)},
                "wall_seconds_of_last_run": round(seconds), "bar": BASELINE_GAIN_BAR}
     for label, checkpoint, size in (("train_size", trained, recipe.size), ("bench_size", declared, BENCH_SIZE)):
-        result = evaluate_model(checkpoint, data)
+        result = evaluate_model(resolve_source(checkpoint), data)
         quality[label] = {"input_size": list(size), "images": result["images"], "model": result["model"],
                           "baseline": result["baseline"], "gain": result["baseline"]["abs_rel"] / result["model"]["abs_rel"]}
     (folder / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")

@@ -22,7 +22,7 @@ import peers
 from machine import Quiet, machine_lines
 from reference_models import quality_lines, reference_checkpoint
 
-from edgedepth.evaluation import BASELINE_GAIN_BAR
+from edgedepth.measure.evaluate import BASELINE_GAIN_BAR
 
 HERE = Path(__file__).resolve().parent
 

@@ -31,8 +31,9 @@ from edgedepth.data.synthetic import generate
 from edgedepth.data.transforms import parse_size
 from edgedepth.distributed import from_env, joined
 from edgedepth.losses import LossWeights
-from edgedepth.models import DEFAULT_DEPTH, create_model
+from edgedepth.models import create_model
 from edgedepth.train import (
+    DEPTH,
     TrainConfig,
     placement,
     prepare_model,
@@ -73,7 +74,7 @@ def main() -> None:
         batches = iter(loader)
 
         def step(batch) -> torch.Tensor:
-            return train_step(model, batch, optimizer, scaler, where, DEFAULT_DEPTH["max_depth"], LossWeights())
+            return train_step(model, batch, optimizer, scaler, where, DEPTH.max_depth, LossWeights())
 
         def rate(next_batch) -> tuple[float, int]:
             """images/s over a step count all ranks agree on (rank 0's warm-up pace × --seconds)."""

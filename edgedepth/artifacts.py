@@ -36,21 +36,6 @@ def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-#: Sidecar keys that describe the model rather than the artifact; every step copies them forward.
-MODEL_META_KEYS = ("arch", "input_size", "depth", "preprocessing", "output_kind", "size_multiple", "source")
-
-
-def model_meta(sidecar: dict) -> dict:
-    """The model-describing part of a sidecar (or checkpoint metadata), to carry into the next artifact."""
-    return {key: sidecar[key] for key in MODEL_META_KEYS if key in sidecar}
-
-
-def input_size_of(sidecar: dict) -> tuple[int, int] | None:
-    """(H, W) recorded in a sidecar, or None when the artifact accepts any size."""
-    size = sidecar.get("input_size")
-    return (int(size[0]), int(size[1])) if size and sidecar.get("dynamic", "none") in ("none", "batch") else None
-
-
 def ensure_writable_parent(path: str | os.PathLike) -> Path:
     """Create the parent folder of an output path, or fail with a clear message."""
     path = Path(path)
@@ -90,10 +75,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     os.unlink(tmp)
     tmp = Path(tmp)
+    _refuse_folder(path)
     try:
         yield tmp
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
         if tmp.is_dir():
@@ -133,12 +117,13 @@ def publishing(artifact: str | os.PathLike) -> Iterator[Staging]:
         yield staging
         if staging.sidecar is None:
             raise RuntimeError(f"publishing {artifact}: the step set no sidecar")
+        staged_files = sorted(folder.iterdir())
+        for staged in staged_files:
+            _refuse_folder(artifact.parent / staged.name)
+        _refuse_folder(sidecar_path(artifact))
         sidecar_path(artifact).unlink(missing_ok=True)
-        for staged in sorted(folder.iterdir()):
-            target = artifact.parent / staged.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(staged, target)
+        for staged in staged_files:
+            os.replace(staged, artifact.parent / staged.name)
         write_sidecar(artifact, staging.sidecar)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -149,6 +134,12 @@ def publishing(artifact: str | os.PathLike) -> Iterator[Staging]:
                 break
         raise
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _refuse_folder(path: Path) -> None:
+    """A folder where a file is to go is the user's: refused, never deleted."""
+    if path.is_dir():
+        raise EdgeDepthError(f"{path} is a folder, where a file is to be written; move it away or choose another output")
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -162,9 +153,25 @@ def is_finished(artifact: str | os.PathLike) -> bool:
     return artifact.exists() and sidecar_path(artifact).is_file()
 
 
+def artifact_files(artifact: str | os.PathLike) -> list[Path]:
+    """The files an artifact is: itself, and an OpenVINO IR's weights (`.bin`) beside its `.xml`."""
+    artifact = Path(artifact)
+    return [artifact, artifact.with_suffix(".bin")] if artifact.suffix == ".xml" else [artifact]
+
+
+def artifact_digest(artifact: str | os.PathLike) -> str:
+    """SHA-256 over the artifact's files (`artifact_files`): what binds a sidecar to its artifact."""
+    digest = hashlib.sha256()
+    for file in artifact_files(artifact):
+        if file.exists():
+            digest.update(sha256(file).encode())
+    return digest.hexdigest()
+
+
 def write_sidecar(artifact: str | os.PathLike, info: dict[str, Any]) -> Path:
-    """Write `<artifact>.json` atomically; `tool_versions()` is added under "versions" unless given."""
-    info = {"versions": tool_versions(), **info}
+    """Write `<artifact>.json` atomically, bound to the artifact by its digest (`artifact_sha256`, which
+    `read_sidecar` checks); `tool_versions()` is added under "versions" unless given."""
+    info = {"versions": tool_versions(), **info, "artifact_sha256": artifact_digest(artifact)}
     target = sidecar_path(artifact)
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
@@ -182,9 +189,16 @@ def read_sidecar(artifact: str | os.PathLike, required: bool = True) -> dict[str
             )
         return {}
     try:
-        return json.loads(target.read_text())
+        record = json.loads(target.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise EdgeDepthError(f"sidecar {target} is unreadable ({exc}); delete it and re-create the artifact")
+    if not isinstance(record, dict):
+        raise EdgeDepthError(f"sidecar {target} holds a JSON {type(record).__name__}, not an object; re-create the artifact")
+    bound = record.get("artifact_sha256")
+    if bound is not None and Path(artifact).exists() and bound != artifact_digest(artifact):
+        raise EdgeDepthError(f"sidecar {target} describes another file than {artifact} (the artifact was replaced, or the "
+                             "sidecar comes from another model); re-create the artifact with the edgedepth command that makes it")
+    return record
 
 
 def tool_versions() -> dict[str, str]:

@@ -1,8 +1,9 @@
 """CalibrationSet: an ordered, reproducible pick of DIODE samples, preprocessed exactly like inference.
 
-Samples are drawn with a seed, alternating indoor and outdoor and cycling through scenes, so a small set
-still covers the depth ranges a model sees. The same object feeds NNCF (`nncf_dataset`) and ONNX Runtime
-(`data_reader`), and its manifest (files, SHA-256, seed) lets anyone repeat the calibration exactly.
+Samples are drawn from the data's calibration pool (`data.split.Split`) in its seeded order, alternating
+indoor and outdoor and cycling through scenes, so a small set still covers the depth ranges a model sees.
+The same object feeds NNCF (`nncf_dataset`) and ONNX Runtime (`data_reader`), and its manifest (files,
+SHA-256, seed) lets anyone repeat the calibration exactly.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import functools
 import hashlib
 import json
 import os
-import random
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,10 @@ import numpy as np
 
 from .artifacts import atomic_path, sha256
 from .data import diode
-from .data.transforms import IMAGENET, Preprocessing, preprocess
+from .data.split import Split, stratified_order
+from .data.transforms import preprocess
 from .errors import EdgeDepthError
+from .spec import ModelSpec
 
 MANIFEST_FORMAT = "edgedepth-calibration/1"
 
@@ -32,52 +33,31 @@ class CalibrationWarning(UserWarning):
     """The calibration goes on, but not as asked (e.g. fewer samples exist than requested)."""
 
 
-def stratified_order(samples: Sequence[diode.Sample], seed: int) -> list[diode.Sample]:
-    """All samples in a seeded order that alternates domains and, within a domain, cycles through scenes."""
-    rng = random.Random(seed)
-    per_domain: dict[str, list[diode.Sample]] = {}
-    for domain in sorted({s.domain for s in samples}):
-        by_scene: dict[str, list[diode.Sample]] = defaultdict(list)
-        for sample in sorted((s for s in samples if s.domain == domain), key=lambda s: str(s.rgb)):
-            by_scene[sample.scene_id].append(sample)
-        scenes = sorted(by_scene)
-        rng.shuffle(scenes)
-        for scene in scenes:
-            rng.shuffle(by_scene[scene])
-        per_domain[domain] = _round_robin([by_scene[scene] for scene in scenes])
-    return _round_robin(list(per_domain.values()))
-
-
-def _round_robin(groups: list[list[Any]]) -> list[Any]:
-    longest = max((len(g) for g in groups), default=0)
-    return [group[i] for i in range(longest) for group in groups if i < len(group)]
-
-
 class CalibrationSet:
-    """A fixed list of samples and the model input size; iterating yields 1×3×H×W float32 batches."""
+    """A fixed list of samples and the model they calibrate; iterating yields 1×3×H×W float32 batches made
+    with the model's own input size and preprocessing: calibration sees exactly what inference will."""
 
-    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], seed: int = 0, root: Path | None = None,
-                 preprocessing: Preprocessing = IMAGENET):
+    def __init__(self, samples: Sequence[diode.Sample], spec: ModelSpec, seed: int = 0, root: Path | None = None):
         if not samples:
-            raise EdgeDepthError("the calibration set is empty; give a DIODE-layout data folder with images")
+            raise EdgeDepthError("the calibration set is empty; give a data folder with images to calibrate on")
         self.samples = list(samples)
-        self.size = (int(size[0]), int(size[1]))
-        self.preprocessing = preprocessing  # the model's own: calibration sees exactly what inference will
+        self.spec = spec
+        self.size, self.preprocessing = spec.input_size, spec.preprocessing
         self.seed = seed
         self.root = Path(root) if root is not None else None
 
     @classmethod
-    def pick(cls, samples: Sequence[diode.Sample], count: int, size: tuple[int, int], seed: int = 0,
-             root: Path | None = None, preprocessing: Preprocessing = IMAGENET) -> CalibrationSet:
-        """The first `count` samples of the seeded stratified order; warns when fewer exist."""
+    def pick(cls, split: Split, count: int, spec: ModelSpec, seed: int = 0) -> CalibrationSet:
+        """The first `count` samples of the split's pool in the seeded stratified order; warns when fewer exist."""
         if count < 1:
             raise EdgeDepthError(f"the number of calibration samples must be at least 1 (got {count})")
-        if not samples:
-            raise EdgeDepthError(f"no valid sample under {root or 'the data folder'}; give a DIODE-layout data folder")
-        if len(samples) < count:
-            warnings.warn(f"asked for {count} calibration samples but only {len(samples)} exist; using {len(samples)}",
+        if not split.pool:
+            raise EdgeDepthError(f"{split.root} has no images to calibrate on ({split.policy}): calibrating on the held-out "
+                                 "images would score INT8 on what it was fitted to; give a folder with a train/ split")
+        if len(split.pool) < count:
+            warnings.warn(f"asked for {count} calibration samples but only {len(split.pool)} exist; using {len(split.pool)}",
                           CalibrationWarning, stacklevel=2)
-        return cls(stratified_order(samples, seed)[:count], size, seed, root, preprocessing)
+        return cls(stratified_order(split.pool, seed)[:count], spec, seed, split.root)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -145,13 +125,3 @@ class CalibrationSet:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.manifest, indent=2) + "\n")
         return Path(path)
-
-
-def load_split(data: str | os.PathLike, val_fraction: float = 0.1) -> tuple[list[diode.Sample], list[diode.Sample]]:
-    """(calibration pool, held-out) of a DIODE-layout folder: its train and official val/ splits, as
-    `edgedepth train` uses them (val/ is never trained or calibrated on); a folder without both splits is
-    divided by scene instead, so no held-out scene is calibrated on."""
-    samples = diode.find_samples(data)
-    pool = [s for s in samples if s.split != "val"]
-    held_out = [s for s in samples if s.split == "val"]
-    return (pool, held_out) if pool and held_out else diode.split_by_scene(samples, val_fraction=val_fraction)

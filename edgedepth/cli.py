@@ -27,10 +27,10 @@ from .capi import BUILD_TYPES
 from .colormaps import COLORMAPS, DEFAULT_COLORMAP
 from .data.transforms import RESIZE_MODES, VALUE_RANGES
 from .errors import EdgeDepthError
+from .measure.heldout import RESOLUTIONS
 from .models import ARCHS
 from .quantize import ENGINES, FLAVOURS, METHODS
-from .runtime import READERS
-from .sources import OUTPUT_KINDS, ModelRequest, forms_help
+from .sources import FORMS, OUTPUT_KINDS, ModelRequest, forms_help
 
 
 class _Group(click.Group):
@@ -61,9 +61,9 @@ def _say(json_path: Path | None):
 
 
 def _console(json_path: Path | None):
-    from rich.console import Console
+    from .ui import console
 
-    return Console(stderr=_to_stdout(json_path))
+    return console(stderr=_to_stdout(json_path))
 
 
 def _write_json(data: dict[str, Any], json_path: Path | None) -> None:
@@ -89,9 +89,13 @@ def _warnings_as_lines(*shown: type[Warning]) -> Iterator[None]:
 
 
 def window_options(command):
-    """--min-depth/--max-depth: the evaluation window (ground truth outside it is excluded and counted)."""
+    """--min-depth/--max-depth: the evaluation window (ground truth outside it is excluded and counted), and
+    --resolution: where ground truth is scored."""
+    command = click.option("--resolution", type=click.Choice(list(RESOLUTIONS)), default="ground-truth", show_default=True,
+                           help="Where ground truth is scored: every valid pixel at its own resolution with the prediction "
+                                "upsampled (as papers report), or at the model's input size (faster).")(command)
     for name, end in (("--max-depth", "max_depth"), ("--min-depth", "min_depth")):
-        command = click.option(name, type=click.FloatRange(min=0, min_open=True), metavar="METRES",
+        command = click.option(name, type=click.FloatRange(min=0, min_open=True, max=1e6), metavar="METRES",
                                help=f"Evaluation window: ground truth beyond it is excluded and counted, predictions "
                                     f"clamped to it (default: the model's {end}).")(command)
     return command
@@ -189,7 +193,10 @@ def synth(out, count, seed, size):
     if h > w:  # sizes were WxH here before 0.2: a portrait request is most likely the old spelling
         raise EdgeDepthError(f"--size {size} is portrait ({h} high, {w} wide); scans are landscape like DIODE's "
                              f"and sizes are HxW everywhere: did you mean {w}x{h}?")
-    generate(out, count, seed=seed, size=(h, w), progress=True)
+    from .ui import progress_bars
+
+    with progress_bars() as progress:
+        generate(out, count, seed=seed, size=(h, w), progress=progress)
     click.echo(f"wrote {count} DIODE-format scans ({h}x{w}) to {out}")
 
 
@@ -235,7 +242,10 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
     config = TrainConfig(arch=arch, size=_size(size), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          backbone_weights=str(backbone_weights) if backbone_weights else None, device=device,
                          workers=workers, accumulate=accumulate)
-    meta = run_training(data, output, config, log=click.echo, resume=resume)
+    from .ui import progress_bars
+
+    with progress_bars() as progress:
+        meta = run_training(data, output, config, progress=progress, log=click.echo, resume=resume)
     if from_env().is_main:
         base = meta["baseline"]["metrics"]["abs_rel"]
         click.echo(f"best epoch {meta['train']['best_epoch']}: val AbsRel {meta['metrics']['abs_rel']:.3f} "
@@ -251,7 +261,7 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where the model runs (float32); one GPU per torchrun process.")
 @model_options
-def evaluate(model, declared, data, min_depth, max_depth, json_path, device):
+def evaluate(model, declared, data, min_depth, max_depth, resolution, json_path, device):
     """Score a model against ground truth beside the constant-median-depth baseline.
 
     Metrics on valid pixels inside the evaluation window, averaged per image then over images: MAE, RMSE,
@@ -261,10 +271,11 @@ def evaluate(model, declared, data, min_depth, max_depth, json_path, device):
     prints and writes the metrics of them all.
     """
     from .distributed import from_env
-    from .report import print_metrics
-    from .train import evaluate_model
+    from .measure.evaluate import evaluate_model
+    from .ui import print_metrics
 
-    result = evaluate_model(_source(model, declared), data, device=device, min_depth=min_depth, max_depth=max_depth)
+    result = evaluate_model(_source(model, declared), data, device=device, min_depth=min_depth, max_depth=max_depth,
+                            resolution=resolution)
     if from_env().is_main:
         print_metrics(result, _console(json_path))
         _write_json(result, json_path)
@@ -295,20 +306,17 @@ def export_command(model, declared, output, opset, dynamic, data, atol, json_pat
     """
     from .artifacts import read_sidecar
     from .export import export_onnx
+    from .report import export_lines
+    from .ui import progress_bars
 
     source = _source(model, declared)
     output = output or _default_onnx(model or declared.weights)
-    output = export_onnx(source, output, opset=opset, dynamic=dynamic, data=data, atol=atol)
+    with progress_bars() as progress:
+        output = export_onnx(source, output, opset=opset, dynamic=dynamic, data=data, atol=atol, progress=progress)
     info = read_sidecar(output)
     say = _say(json_path)
-    parity, counts = info["parity"], info["node_counts"]
-    h, w = info["input_size"]
-    say(f"wrote {output} ({info['arch']} {h}x{w}, {info['output_kind']} output, opset {info['opset']}, dynamic "
-        f"{dynamic}): {info['batchnorm_folded']} BatchNorm folded, "
-        f"{sum(counts['exported'].values())} → {sum(counts['cleaned'].values())} nodes")
-    unit = " m" if info["output_kind"] == "metric" else ""
-    say(f"parity vs {parity['reference']} on {parity['images']} images: max abs {parity['max_abs_err']:.2g}{unit}, "
-        f"max rel {parity['max_rel_err']:.2g} (tolerance {parity['atol']:.2g}{unit})")
+    for line in export_lines(output, info):
+        say(line)
     _write_json(info, json_path)
 
 
@@ -348,29 +356,31 @@ def _default_onnx(given: Path | None) -> Path:
 @window_options
 @json_option("the sidecar")
 def quantize(onnx, data, output, target, samples, method, engine, keep_float, keep_float_slow, accuracy_budget,
-             seed, manifest, min_depth, max_depth, json_path):
+             seed, manifest, min_depth, max_depth, resolution, json_path):
     """Quantize an exported ONNX to one Q/DQ INT8 ONNX, calibrated on DIODE-layout images.
 
     Picks the calibration images reproducibly (seeded, alternating indoor/outdoor, cycling scenes), with
     the inference preprocessing, and writes their list and hashes as a manifest. Then measures how well the
-    calibrated ranges cover held-out scenes, scores float and INT8 through OpenVINO on them, and prints what
-    INT8 cost against ground truth (δ1, AbsRel) and against float (fidelity), by depth range and domain, and
-    what it gained (latency).
+    calibrated ranges cover held-out scenes, scores float and INT8 on them through the target's runtime
+    (OpenVINO where it is not here), and prints what INT8 cost against ground truth (δ1, AbsRel) and against
+    float (fidelity), by depth range and domain, and what it gained (latency).
     """
     from .artifacts import read_sidecar
     from .calibration import CalibrationWarning
-    from .quantize import Budget, quantize_onnx
-    from .quantize.summary import summary_lines
+    from .quantize import Budget
+    from .quantize.judged import quantize_on_data
+    from .report import quantize_lines
+    from .ui import progress_bars
 
     budget = Budget.parse(accuracy_budget) if accuracy_budget else None
-    with _warnings_as_lines(CalibrationWarning):  # the calibrators' advisory chatter stays hidden
-        output = quantize_onnx(onnx, data, output or onnx.with_name(f"{onnx.stem}.int8.onnx"), target=target,
-                               samples=samples, method=method, engine=engine, keep_float=keep_float,
-                               accuracy_budget=budget, keep_float_slow=keep_float_slow, seed=seed, manifest=manifest,
-                               min_depth=min_depth, max_depth=max_depth)
+    with _warnings_as_lines(CalibrationWarning), progress_bars() as progress:  # the calibrators' chatter stays hidden
+        output, judgement = quantize_on_data(
+            onnx, data, output or onnx.with_name(f"{onnx.stem}.int8.onnx"), target=target, samples=samples, seed=seed,
+            budget=budget, min_depth=min_depth, max_depth=max_depth, resolution=resolution, method=method, engine=engine,
+            keep_float=keep_float, keep_float_slow=keep_float_slow, manifest=manifest, progress=progress)
     info = read_sidecar(output)
     say = _say(json_path)
-    for line in summary_lines(str(output), info):
+    for line in quantize_lines(str(output), info, judgement):
         say(line)
     _write_json(info, json_path)
 
@@ -399,7 +409,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
     """
     from .artifacts import read_sidecar
     from .backends import BuildOptions, CpuOptions, FlavourWarning, get_backend, usable_backend
-    from .report import print_fusion
+    from .ui import print_fusion
 
     device = get_backend(backend).DEVICES[0]  # where it builds: TensorRT on the GPU, the others on the CPU
     module = usable_backend(backend, device)
@@ -439,7 +449,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @window_options
 @model_options
 def bench(device, model, declared, data, backends, warmup, runs, threads, images, calibration_samples, engines,
-          streams, hint, json_path, markdown, error_maps, min_depth, max_depth):
+          streams, hint, json_path, markdown, error_maps, min_depth, max_depth, resolution):
     """Latency and accuracy of every backend × precision, side by side, on the same images.
 
     Exports, quantizes and builds whatever is missing (cached), then for each row measures latency after
@@ -449,25 +459,20 @@ def bench(device, model, declared, data, backends, warmup, runs, threads, images
     skipped row with the reason, as does the torch row of a bare ONNX (the float ONNX row is then the reference);
     a row that ran and failed makes the command exit non-zero, after the report.
     """
-    from rich.progress import Progress
-
     from .backends import CpuOptions
-    from .bench import BenchOptions, check_rows, plan_rows, run_bench
-    from .report import print_table, report_dict, write_error_maps, write_markdown
+    from .bench import BenchOptions, check_rows, run_bench
+    from .report import report_dict, write_error_maps, write_markdown
+    from .ui import print_bench, progress_bars
 
     chosen = tuple(name.strip() for name in backends.split(",")) if backends else None
     options = BenchOptions(device=device, backends=chosen, warmup=warmup, runs=runs, images=images,
                            calibration_samples=calibration_samples, engines=engines, min_depth=min_depth,
-                           max_depth=max_depth, cpu=CpuOptions(threads=threads, streams=streams, hint=hint))
+                           max_depth=max_depth, resolution=resolution,
+                           cpu=CpuOptions(threads=threads, streams=streams, hint=hint))
     console = _console(json_path)
-    with Progress(transient=True, console=console) as progress:
-        task = progress.add_task("bench", total=len(plan_rows(device, chosen)))
-
-        def advance(done: int, label: str) -> None:
-            progress.update(task, description=f"bench: {label}", completed=done)
-
-        report = run_bench(replace(declared, path=model), data, options, progress=advance)
-    print_table(report, console)
+    with progress_bars(console) as progress:
+        report = run_bench(replace(declared, path=model), data, options, progress=progress)
+    print_bench(report, console)
     _write_json(report_dict(report), json_path)
     if markdown:
         write_markdown(report, markdown)
@@ -491,7 +496,7 @@ def bench(device, model, declared, data, backends, warmup, runs, threads, images
 @click.option("--colormap", type=click.Choice(list(COLORMAPS)), default=DEFAULT_COLORMAP, show_default=True)
 @click.option("--compare", type=click.Path(path_type=Path), metavar="OTHER_ARTIFACT",
               help="Also write <name>.compare.png: the higher-precision model | the other | |difference| (images).")
-@click.option("--backend", type=click.Choice(READERS[".onnx"]),
+@click.option("--backend", type=click.Choice(FORMS["onnx"].readers),
               help="Runtime for an .onnx model (default onnxruntime; openvino runs it on the CPU).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: every core).")
 @json_option("the summary (inputs, outputs, images/s)")
@@ -502,27 +507,13 @@ def predict(inputs, artifact, output, device, formats, colormap, compare, backen
     refused), preprocessed exactly as the model's sidecar records, and its depth written in metres at the
     image's size. A video (needs pip install 'edgedepth[video]') gives <name>.depth.mp4 beside the images.
     """
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .predict import PredictOptions, run_predict
+    from .ui import progress_bars
 
     options = PredictOptions(device=device, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                              colormap=colormap, compare=compare, backend=backend, threads=threads)
-    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} images/s"),
-               TimeElapsedColumn())
-    console = _console(json_path)
-    with Progress(*columns, transient=True, console=console, disable=not console.is_terminal) as progress:
-        task = progress.add_task("predict", total=None, rate="…")
-
-        started = time.perf_counter()
-
-        def advance(done: int, total: int | None, label: str) -> None:
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=done, total=total, rate=f"{rate:.1f}")
-
-        summary = run_predict(inputs, artifact, output, options, progress=advance)
+    with progress_bars(_console(json_path)) as progress:
+        summary = run_predict(inputs, artifact, output, options, progress=progress)
     model = summary["model"]
     converted = sum("converted" in record for record in summary["inputs"])
     _say(json_path)(f"{summary['images']} images in {summary['seconds']:.1f} s ({summary['images_per_s']:.1f} images/s), "

@@ -11,11 +11,10 @@ quantize it is ours) and what the model outputs and expects.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +23,32 @@ import torch
 from torch import nn
 
 from .artifacts import publishing
+from .data.split import Split
 from .data.transforms import Preprocessing, preprocess
-from .errors import EdgeDepthError, first_line
+from .errors import EdgeDepthError
+from .fitting import activation_estimate
 from .memory import check_fits
-from .sources import ModelSource, activation_estimate, resolve_source
+from .progress import Progress, counter, silent
+from .sources import ModelSource, resolve_source
+from .spec import DYNAMIC_AXES, ModelSpec
 
 PRODUCER = "edgedepth-export"
 INPUT_NAME, OUTPUT_NAME = "rgb", "depth"
 
-#: Which axes of `rgb` and `depth` stay symbolic. Static is the default: edge engines plan memory and pick
-#: kernels for one shape.
-DYNAMIC_AXES: dict[str, dict[int, str]] = {
-    "none": {},
-    "batch": {0: "batch"},
-    "hw": {2: "height", 3: "width"},
-    "both": {0: "batch", 2: "height", 3: "width"},
-}
 #: 13 is the first opset with per-channel QuantizeLinear (quantize needs it); 20 is the highest the
 #: TorchScript exporter writes.
 MIN_OPSET, MAX_OPSET = 13, 20
 DEFAULT_OPSET = 17
 
-#: Parity tolerance on the largest absolute difference, as a fraction of what the output spans: the declared
-#: depth range (max_depth − min_depth) for metric depth, 1e-4 of it being 8 mm on the default 0.1–80 m; for
-#: other output kinds (inverse depth, relative outputs: no declared range) the span the reference output covers
-#: on the parity images. FP32 ONNX Runtime and PyTorch sum in different orders and the folded conv rounds once
+#: Parity tolerance on the largest absolute difference, as a fraction of the output's magnitude: the larger of
+#: the declared depth range (max_depth − min_depth; 1e-4 of the default 0.1–80 m is 8 mm) and the largest value
+#: the reference output reaches on the parity images (for inverse and relative outputs, which declare no range,
+#: that value alone). FP32 ONNX Runtime and PyTorch sum in different orders and the folded conv rounds once
 #: less: measured up to 1.2e-4 m on deeplabv3_resnet50 at 512×512 with outputs spanning 0–58 m (≈2e-6 of the
-#: output), 67× below the tolerance. A real export fault (a missing layer, a wrong resize, a mis-folded
-#: BatchNorm) moves depth by a sizeable part of the output, far above it. It also stays below the
-#: centimetre-level INT8 deltas bench reports, so it never hides them.
+#: output), and up to 4 cm on a briefly trained LRASPP whose outputs reached 100–730 m (8e-5 of them: the
+#: tolerance scales with the output, or such a model fails parity for FP32 rounding). A real export fault (a
+#: missing layer, a wrong resize, a mis-folded BatchNorm) moves depth by a sizeable part of the output, far
+#: above it, and it stays below the centimetre-level INT8 deltas bench reports.
 PARITY_TOLERANCE = 1e-4
 PARITY_IMAGES = 4
 PARITY_SEED = 0
@@ -69,15 +65,16 @@ def export_onnx(
     *,
     opset: int | None = None,
     dynamic: str = "none",
-    data: str | os.PathLike | None = None,
+    data: str | os.PathLike | Split | None = None,
     atol: float | None = None,
+    progress: Progress = silent,
 ) -> Path:
     """Export `model` (a ModelSource, or a file of any form `sources.resolve_source` reads alone) to a
     verified ONNX at `output`; returns `output`. Its input size is the source's.
 
     opset: of a PyTorch model's export (default DEFAULT_OPSET; an ONNX keeps its own). dynamic: "none",
-    "batch", "hw" or "both". data: a DIODE-layout folder whose images feed the parity check (default: seeded
-    noise images). atol: parity tolerance in the output's unit (default PARITY_TOLERANCE × its span).
+    "batch", "hw" or "both". data: a data folder (or its Split) whose images feed the parity check (default:
+    seeded noise images). atol: parity tolerance in the output's unit (default `parity_tolerance`).
     """
     output = Path(output)
     if output.is_dir():
@@ -86,55 +83,58 @@ def export_onnx(
         raise EdgeDepthError(f"unknown dynamic mode {dynamic!r}; choose one of: {', '.join(DYNAMIC_AXES)}")
     if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
         raise EdgeDepthError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    if atol is not None and not (np.isfinite(atol) and atol >= 0):
+        raise EdgeDepthError(f"parity tolerance {atol} is not a finite number ≥ 0")
     source = model if isinstance(model, ModelSource) else resolve_source(model)
-    if source.onnx is not None and output.resolve() == source.onnx.resolve():
-        raise EdgeDepthError(f"output {output} would overwrite the ONNX it exports; choose another -o")
-    sizes = parity_sizes(source, dynamic)
+    source.require_float("export")
+    if source.model is None and source.form != "onnx":
+        raise EdgeDepthError(f"{source.origin} is a built engine; export starts from the model (a checkpoint, your "
+                             "network or its ONNX)")
+    if source.artifact is not None and output.resolve() == source.artifact.resolve():
+        raise EdgeDepthError(f"output {output} would overwrite the model it exports; choose another output path")
+    spec = source.spec
+    sizes = parity_sizes(spec, dynamic)
 
     import onnx
 
-    with publishing(output) as staging, _steps(4) as step:
+    step = counter(progress, "export", 4)
+    with publishing(output) as staging:
         if source.model is not None:
-            step("folding BatchNorm into conv")
-            size, activations = source.input_size, activation_estimate(source.model, source.input_size)
+            size, activations = spec.input_size, activation_estimate(source.model, spec.input_size)
             if activations is not None:
-                check_fits(EXPORT_MEMORY_PER_ACTIVATION * activations, f"exporting {source.arch} at {size[0]}x{size[1]}",
+                check_fits(EXPORT_MEMORY_PER_ACTIVATION * activations, f"exporting {spec.arch} at {size[0]}x{size[1]}",
                            "export at a smaller size")
             fused, folded, unfolded = fold_batchnorm(source.model)
             opset = opset or DEFAULT_OPSET
-            step(f"exporting ONNX (opset {opset})")
-            exported = to_onnx(fused, source.input_size, opset, dynamic)
-            reference = torch_reference(source.model)
+            exported = to_onnx(fused, spec.input_size, opset, dynamic)
+            reference, reference_name = torch_reference(source.model), "PyTorch"
         else:
             if opset is not None:
-                raise EdgeDepthError(f"an opset applies to PyTorch models; the ONNX {source.onnx} keeps its own")
-            step("adopting the ONNX")
-            exported, opset = adopt_onnx(source.onnx, source.input_size, dynamic)
+                raise EdgeDepthError(f"an opset applies to PyTorch models; the ONNX {source.artifact} keeps its own")
+            exported, opset = adopt_onnx(source.artifact, spec.input_size, dynamic)
             folded, unfolded = 0, None
-            reference = onnx_reference(source.onnx)
-
-        step("cleaning and checking the graph")
+            reference, reference_name = onnx_reference(source.artifact), f"the original {source.artifact.name} in ONNX Runtime"
+        step()
         cleaned = clean(exported, unfolded)
-
-        step("parity check in ONNX Runtime")
+        step()
         onnx.save(cleaned, staging.artifact)
-        inputs = parity_inputs(data, sizes, source.preprocessing)
+        inputs = parity_inputs(data, sizes, spec.preprocessing)
         parity = check_parity(reference, staging.artifact, inputs, batched="batch" in DYNAMIC_AXES[dynamic].values(),
-                              atol=atol, output_kind=source.output_kind, depth_range=source.depth)
-        parity["inputs"] = str(data) if data is not None else f"uniform noise images (seed {PARITY_SEED})"
-        parity["reference"] = "PyTorch" if source.model is not None else f"the original {source.onnx.name} in ONNX Runtime"
+                              atol=atol, spec=spec, reference_name=reference_name)
+        step()
+        parity["inputs"] = str(Split.of(data).root) if data is not None else f"uniform noise images (seed {PARITY_SEED})"
+        parity["reference"] = reference_name
         staging.sidecar = {
             "producer": PRODUCER,
-            "precision": "fp32",
-            **source.record(),
+            **source.facts().with_changes(dynamic=dynamic).to_record(),
             "opset": opset,
-            "dynamic": dynamic,
             "input": INPUT_NAME,
             "output": OUTPUT_NAME,
             "batchnorm_folded": folded,
             "node_counts": {"exported": node_counts(exported), "cleaned": node_counts(cleaned)},
             "parity": parity,
         }
+        step()
     return output
 
 
@@ -277,19 +277,19 @@ def node_counts(model) -> dict[str, int]:
     return dict(Counter(node.op_type for node in model.graph.node).most_common())
 
 
-def parity_sizes(source: ModelSource, dynamic: str) -> list[tuple[int, int]]:
+def parity_sizes(spec: ModelSpec, dynamic: str) -> list[tuple[int, int]]:
     """The export size, plus a second, non-square one when H/W are dynamic (so a swapped axis shows)."""
-    size = source.input_size
+    size = spec.input_size
     if "height" not in DYNAMIC_AXES[dynamic].values():
         return [size]
-    step = source.size_multiple
+    step = spec.size_multiple
     if step is None:
-        raise EdgeDepthError(f"{source.arch} ran at no other input size tried, so its height and width cannot be "
+        raise EdgeDepthError(f"{spec.arch} ran at no other input size tried, so its height and width cannot be "
                              "dynamic; keep them fixed (dynamic axes 'none' or 'batch'), or declare its size multiple")
     return [size, (size[0] + step, size[1] + 2 * step)]
 
 
-def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]],
+def parity_inputs(data: str | os.PathLike | Split | None, sizes: list[tuple[int, int]],
                   preprocessing: Preprocessing) -> list[np.ndarray]:
     """One preprocessed N×3×H×W batch per size: PARITY_IMAGES images spread evenly over `data` (so indoor
     and outdoor both show), else seeded noise."""
@@ -297,9 +297,10 @@ def parity_inputs(data: str | os.PathLike | None, sizes: list[tuple[int, int]],
         rng = np.random.default_rng(PARITY_SEED)
         return [preprocess(list(rng.integers(0, 256, (PARITY_IMAGES, h, w, 3), dtype=np.uint8)), (h, w), preprocessing)
                 for h, w in sizes]
-    from .data.diode import find_samples, load_sample
+    from .data.diode import load_sample
 
-    samples = find_samples(data)
+    split = Split.of(data)
+    samples = [*split.pool, *split.held_out]
     picked = samples[:: max(1, len(samples) // PARITY_IMAGES)][:PARITY_IMAGES]
     images = [load_sample(sample)[0] for sample in picked]
     return [preprocess(images, s, preprocessing) for s in sizes]
@@ -314,19 +315,16 @@ def torch_reference(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def onnx_reference(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """The user's original ONNX in ONNX Runtime (one image at a time where its batch is fixed)."""
-    import onnxruntime as ort
+    """N×3×H×W → N×1×H×W through an ONNX in ONNX Runtime (the user's original, or the export itself), one image
+    at a time where its batch is fixed."""
+    from .backends.onnxruntime import session_runner
 
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ONNX Runtime's Fail/InvalidGraph/NotImplemented
-        raise EdgeDepthError(f"ONNX Runtime cannot load {path} ({first_line(exc)}); export it again")
-    image = session.get_inputs()[0]
-    one_at_a_time = isinstance(image.shape[0], int)
+    runner = session_runner(path)
+    one_at_a_time = isinstance(runner.session.get_inputs()[0].shape[0], int)
 
     def run(batch: np.ndarray) -> np.ndarray:
         chunks = np.split(batch, len(batch)) if one_at_a_time else [batch]
-        return np.concatenate([session.run(None, {image.name: chunk})[0] for chunk in chunks])
+        return np.concatenate([runner.infer(chunk) for chunk in chunks])
 
     return run
 
@@ -338,20 +336,16 @@ def check_parity(
     *,
     batched: bool,
     atol: float | None,
-    output_kind: str,
-    depth_range: dict,
+    spec: ModelSpec,
+    reference_name: str = "the reference",
 ) -> dict[str, Any]:
-    """Run each batch through the reference and the exported ONNX in ONNX Runtime; raise EdgeDepthError when
-    max |Δ| exceeds `atol` (default `parity_tolerance`).
+    """Run each batch through the reference and the exported ONNX in ONNX Runtime, compare them with the one
+    distance (`measure.compare`, unclamped: a fault outside the depth range is still a fault), and raise
+    EdgeDepthError when max |Δ| exceeds `atol` (default `parity_tolerance`) or either output is not finite.
+    A static-batch ONNX is fed one image at a time."""
+    from .measure.compare import distance_sums, distances, merge_sums
 
-    The relative error is |Δ| / max(|output|, floor), the floor being min_depth for metric depth (and a
-    thousandth of the output's mean magnitude otherwise), so near-zero outputs of an untrained model do not
-    divide by ~0. A static-batch ONNX is fed one image at a time."""
-    import onnxruntime as ort
-
-    from .evaluation import RELATIVE_FLOOR
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    exported = onnx_reference(Path(onnx_path))
     pairs = []
     for batch in inputs:
         expected = reference(batch)
@@ -360,58 +354,40 @@ def check_parity(
             shape, given = ("×".join(map(str, s)) for s in (expected.shape, batch.shape))
             raise EdgeDepthError(f"the model outputs {shape} for a {given} input; edgedepth needs N×1×H×W depth at the "
                                  "input size: export it again with the upsampling in the graph")
-        chunks = [batch] if batched else np.split(batch, len(batch))
-        actual = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0] for chunk in chunks])
+        actual = exported(batch)
         if actual.shape != expected.shape:
             raise RuntimeError(f"ONNX output shape {actual.shape} differs from the reference's {expected.shape}")
         pairs.append((expected, actual))
-    tolerance = atol if atol is not None else parity_tolerance(output_kind, depth_range, [e for e, _ in pairs])
-    max_abs = max_rel = 0.0
+    sums = None
     for expected, actual in pairs:
-        diff = np.abs(actual.astype(np.float64) - expected)
-        floor = depth_range["min_depth"] if output_kind == "metric" else RELATIVE_FLOOR * float(np.abs(expected).mean())
-        max_abs = max(max_abs, float(diff.max()))
-        max_rel = max(max_rel, float((diff / np.maximum(np.abs(expected), max(floor, 1e-12))).max()))
-    unit = " m" if output_kind == "metric" else ""
-    if not max_abs <= tolerance:  # also catches NaN
+        sums = merge_sums(sums, distance_sums(actual, expected, spec.output, spec.depth.min_depth,
+                                              names=("the exported ONNX", reference_name)))
+    found = distances(sums)
+    largest = max(float(np.abs(expected).max()) for expected, _ in pairs)
+    tolerance = atol if atol is not None else parity_tolerance(spec, largest)
+    unit = f" {spec.unit}" if not spec.output.relative else ""
+    if found["max_abs_diff"] > tolerance:
         raise EdgeDepthError(
-            f"parity check failed: ONNX Runtime differs from the reference by up to {max_abs:.3g}{unit} "
-            f"(tolerance {tolerance:.3g}{unit}); no ONNX written, try another opset or report the model"
-        )
-    return {
+            f"parity check failed: ONNX Runtime differs from {reference_name} by up to {found['max_abs_diff']:.3g}{unit} "
+            f"(tolerance {tolerance:.3g}{unit}, {found['max_abs_diff'] / max(largest, 1e-12):.1e} of the largest output "
+            f"{largest:.3g}{unit}); no ONNX written: a graph the exporter got wrong — report the model, or try another opset")
+    record = {
         "images": int(inputs[0].shape[0]),
         "sizes": [list(batch.shape[2:]) for batch in inputs],
         "batch": int(inputs[0].shape[0]) if batched else 1,
-        "max_abs_err": max_abs,
-        "max_rel_err": max_rel,
+        "max_abs_err": found["max_abs_diff"],
+        "max_rel_err": found["max_rel_diff"],
         "atol": tolerance,
+        "largest_output": largest,
     }
+    if spec.output.metric and largest > spec.depth.max_depth:
+        record["note"] = (f"outputs reach {largest:.3g} m, beyond the model's {spec.depth.max_depth:g} m depth range: "
+                          "the model is far from trained for these inputs")
+    return record
 
 
-def parity_tolerance(output_kind: str, depth_range: dict, outputs: list[np.ndarray]) -> float:
-    """PARITY_TOLERANCE of the output's span: the declared depth range for metric depth, else the largest
-    magnitude the reference output reaches on the parity images."""
-    if output_kind == "metric":
-        return PARITY_TOLERANCE * (depth_range["max_depth"] - depth_range["min_depth"])
-    return PARITY_TOLERANCE * max(max(float(np.abs(output).max()) for output in outputs), 1e-12)
-
-
-@contextlib.contextmanager
-def _steps(total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr over `total` named steps; yields step(description)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("export: {task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    console = Console(stderr=True)
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("", total=total)
-        done = -1
-
-        def step(description: str) -> None:
-            nonlocal done
-            done += 1
-            progress.update(task, description=description, completed=done)
-
-        yield step
-        progress.update(task, completed=total)
+def parity_tolerance(spec: ModelSpec, largest: float) -> float:
+    """PARITY_TOLERANCE of the output's magnitude: the larger of the declared depth range's span (metric depth)
+    and the largest value the reference output reaches (`largest`)."""
+    span = spec.depth.max_depth - spec.depth.min_depth if spec.output.metric else 0.0
+    return PARITY_TOLERANCE * max(span, largest, 1e-12)

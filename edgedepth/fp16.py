@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .artifacts import model_meta, publishing, read_sidecar, sha256
+from .artifacts import publishing
 from .errors import EdgeDepthError
-from .onnx_graph import is_quantized
+from .sources import resolve_source
 
 
 def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, keep_float: tuple[str, ...] = ()) -> Path:
@@ -23,10 +23,9 @@ def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, 
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     onnx_path, output = Path(onnx_path), Path(output)
-    if not onnx_path.is_file():
-        raise EdgeDepthError(f"ONNX model {onnx_path} not found; export one with `edgedepth export`")
+    source = resolve_source(onnx_path)
     model = onnx.load(str(onnx_path))
-    if is_quantized(model):
+    if source.precision == "int8":
         raise EdgeDepthError(f"{onnx_path} is a Q/DQ INT8 model; FP16 conversion needs the float ONNX from `edgedepth export`")
     names = {node.name for node in model.graph.node}
     unknown = sorted(set(keep_float) - names)
@@ -36,11 +35,10 @@ def convert_to_fp16(onnx_path: str | os.PathLike, output: str | os.PathLike, *, 
     with publishing(output) as staging:
         onnx.save(converted, str(staging.artifact))
         staging.sidecar = {
-            **model_meta(read_sidecar(onnx_path, required=False)),
-            "precision": "fp16",
+            **source.facts().with_changes(precision="fp16").to_record(),
             "converter": "onnxruntime.transformers.float16 (keep_io_types=True)",
             "keep_float": sorted(keep_float),
             "source_onnx": str(onnx_path),
-            "source_onnx_sha256": sha256(onnx_path),
+            "source_onnx_sha256": source.hashes[str(onnx_path)],
         }
     return output

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .artifacts import atomic_path
-from .data.transforms import PREPROCESSING
 from .errors import EdgeDepthError
+from .spec import ModelSpec
+from .torchfiles import check_finite_weights, read_torch_file
 
 if TYPE_CHECKING:
     from torch import nn
 
 CHECKPOINT_FORMAT = "edgedepth-checkpoint/1"
-DEFAULT_DEPTH = {"unit": "m", "min_depth": 0.1, "max_depth": 80.0}
 
 
 @dataclass(frozen=True)
@@ -78,22 +78,11 @@ def arch_spec(name: str) -> ArchSpec:
     return ARCHS[name]
 
 
-def check_input_size(arch: str, size: tuple[int, int]) -> tuple[int, int]:
-    """Refuse an input size the backbone cannot tile exactly."""
-    multiple = arch_spec(arch).size_multiple
-    h, w = size
-    if h <= 0 or w <= 0 or h % multiple or w % multiple:
-        raise EdgeDepthError(
-            f"input size {h}x{w} does not suit {arch}: height and width must be positive multiples of {multiple}"
-        )
-    return (int(h), int(w))
-
-
 def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -> nn.Module:
     """Build a registered depth network; optionally load backbone weights from a local state-dict file."""
     model = arch_spec(arch).build()
     if backbone_weights is not None:
-        state = _torch_load(backbone_weights, "backbone weights")
+        state = read_torch_file(backbone_weights, f"backbone weights {backbone_weights}")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         if not isinstance(state, dict) or not set(state) & set(model.net.backbone.state_dict()):
             raise EdgeDepthError(f"backbone weights {backbone_weights} match no layer of {arch}'s backbone")
@@ -104,23 +93,14 @@ def create_model(arch: str, backbone_weights: str | os.PathLike | None = None) -
     return model
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any],
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, spec: ModelSpec, meta: dict[str, Any] | None = None,
                     training_state: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint whose metadata (arch, input_size, depth, preprocessing, ...) rebuilds the model;
+    """Write a checkpoint whose record (the spec's, and `meta`: training, baseline, ...) rebuilds the model;
     `training_state` (optimizer, scheduler, epoch, ...) rides along for `edgedepth train --resume`."""
     import torch
 
-    for key in ("arch", "input_size"):
-        if key not in meta:
-            raise ValueError(f"checkpoint metadata needs {key!r}")
-    meta = {
-        "depth": DEFAULT_DEPTH,
-        "preprocessing": PREPROCESSING,
-        "edgedepth_version": __version__,
-        **meta,
-        "input_size": list(meta["input_size"]),
-    }
-    blob = {"format": CHECKPOINT_FORMAT, "meta": meta, "state_dict": model.state_dict()}
+    record = {"edgedepth_version": __version__, **(meta or {}), **spec.to_record()}
+    blob = {"format": CHECKPOINT_FORMAT, "meta": record, "state_dict": model.state_dict()}
     if training_state is not None:
         blob["training_state"] = training_state
     path = Path(path)
@@ -129,13 +109,26 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, A
     return path
 
 
+def checkpoint_spec(meta: dict[str, Any], path: str | os.PathLike) -> ModelSpec:
+    """The spec a checkpoint's metadata records; its arch's own size multiple where it records none."""
+    spec = ModelSpec.from_record(meta, f"checkpoint {path}")
+    return spec if spec.size_multiple else spec.with_changes(size_multiple=arch_spec(spec.arch).size_multiple)
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint's stored dict (format, meta, state_dict), refusing anything that is not one. Weights
-    are memory-mapped, so reading only the metadata costs little even for a large model."""
-    blob = _torch_load(path, "checkpoint")
+    are memory-mapped (`read_torch_file`), so reading only the metadata costs little even for a large model."""
+    return checked_checkpoint(read_torch_file(path, f"checkpoint {path}"), path)
+
+
+def checked_checkpoint(blob: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """`blob` (a torch file's content) when it is an edgedepth checkpoint with its metadata and weights."""
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise EdgeDepthError(f"{path} is not an edgedepth checkpoint (from `edgedepth train`); a model of your own "
                              f"(state_dict, TorchScript, pickled module) goes through `edgedepth export {path} ...` first")
+    for key in ("meta", "state_dict"):
+        if not isinstance(blob.get(key), dict):
+            raise EdgeDepthError(f"checkpoint {path} holds no {key}: it is damaged; train it again or restore it")
     return blob
 
 
@@ -152,7 +145,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
 def model_of_checkpoint(blob: dict[str, Any], path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """(model in eval mode, metadata) of a checkpoint's stored dict (`read_checkpoint`), read from `path`."""
     meta = blob["meta"]
-    model = create_model(meta.get("arch", "<none>"))
+    model = create_model(checkpoint_spec(meta, path).arch)
+    check_finite_weights(blob["state_dict"], f"checkpoint {path}")
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError:
@@ -170,15 +164,3 @@ def load_training_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[s
         raise EdgeDepthError(f"{path} holds no training state to resume; resume from the <name>.last.pt that "
                              "`edgedepth train -o <name>.pt` writes after every epoch")
     return blob["state_dict"], blob["meta"], blob["training_state"]
-
-
-def _torch_load(path: str | os.PathLike, what: str) -> Any:
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise EdgeDepthError(f"{what} {path} not found; check the path")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise EdgeDepthError(f"{what} {path} is unreadable ({type(exc).__name__}); it is corrupt or not a .pt file")

@@ -33,12 +33,15 @@ def compute_nodes(model) -> list[str]:
     return [node.name for node in model.graph.node if node.op_type in COMPUTE_OPS]
 
 
-def precision_of(path: str | os.PathLike, sidecar: dict | None = None) -> str:
-    """The precision an ONNX holds: its sidecar's word when it has one, else "int8" for a Q/DQ graph and
-    "fp32" otherwise."""
-    if sidecar and "precision" in sidecar:
-        return str(sidecar["precision"])
-    return "int8" if is_quantized(load_graph(Path(path))) else "fp32"
+def precision_of(model) -> str:
+    """The precision an ONNX graph (a path or a ModelProto) holds: "int8" for a Q/DQ graph, "fp16" when its
+    weights are float16, else "fp32"."""
+    import onnx
+
+    model = model if isinstance(model, onnx.ModelProto) else load_graph(Path(model))
+    if is_quantized(model):
+        return "int8"
+    return "fp16" if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer) else "fp32"
 
 
 def graph_inputs(model) -> list:
@@ -53,6 +56,14 @@ def static_size(value) -> tuple[int, int] | None:
     if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
         return None
     return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
+def dynamic_axes(value) -> str:
+    """Which axes of an N×C×H×W ValueInfoProto are symbolic, in spec.DYNAMIC_AXES' words."""
+    dims = value.type.tensor_type.shape.dim
+    symbolic = {axis for axis, dim in enumerate(dims) if not dim.HasField("dim_value")}
+    batch, size = 0 in symbolic, bool(symbolic & {2, 3})
+    return "both" if batch and size else "batch" if batch else "hw" if size else "none"
 
 
 def read_depth_model(path: str | os.PathLike):

@@ -23,6 +23,7 @@ from .colormaps import COLORMAPS, DEFAULT_COLORMAP, captioned, colorize, with_sc
 from .data.images import IMAGE_SUFFIXES, check_image, read_rgb, write_npy, write_pfm, write_png, write_png16_mm
 from .data.video import VIDEO_SUFFIXES, probe, read_frames, require_av, writing_video
 from .errors import EdgeDepthError
+from .progress import Progress, silent
 from .runtime import DepthModel, load
 
 #: Output formats and the suffix each adds to the input's relative name.
@@ -151,9 +152,9 @@ def _describe(model: DepthModel) -> dict[str, Any]:
 
 def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike, out_dir: str | os.PathLike,
                 options: PredictOptions = PredictOptions(),
-                progress: Callable[[int, int | None, str], None] | None = None) -> dict[str, Any]:
+                progress: Progress = silent) -> dict[str, Any]:
     """Predict every input and write its outputs under `out_dir`; returns the summary (what was read, what
-    was written, images per second after loading). `progress(done, total or None, label)` follows every image and frame."""
+    was written, images per second after loading); `progress` follows every image and frame."""
     out_dir = Path(out_dir)
     check_options(options, out_dir)
     jobs = collect_jobs(inputs)
@@ -168,11 +169,10 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
     total = None if 0 in frames else len(conversions) + sum(frames)
     done = 0
 
-    def advance(label: str) -> None:
+    def advance() -> None:
         nonlocal done
         done += 1
-        if progress:
-            progress(done, total, label)
+        progress("predict", done, total)
 
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(load(artifact, options.device, backend=options.backend, threads=options.threads))
@@ -189,7 +189,7 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
                 records.append(_predict_video(model, job, out_dir, options, advance))
             else:
                 records.append(_predict_image(model, other, job, out_dir, options, conversions[job.source]))
-                advance(str(job.source))
+                advance()
         seconds = time.perf_counter() - started
         summary = {"model": _describe(model), "compare": _describe(other) if other else None}
     return {**summary, "inputs": records, "images": done, "seconds": seconds, "images_per_s": done / seconds,
@@ -213,7 +213,7 @@ def _predict_image(model: DepthModel, other: DepthModel | None, job: Job, out_di
 
 
 def _predict_video(model: DepthModel, job: Job, out_dir: Path, options: PredictOptions,
-                   advance: Callable[[str], None]) -> dict[str, Any]:
+                   advance: Callable[[], None]) -> dict[str, Any]:
     """The colourised depth video of one video (on its first frame's scale, so colours do not flicker)."""
     path = out_dir / f"{job.name}{VIDEO_SUFFIX}"
     fps, _ = probe(job.source)
@@ -225,7 +225,7 @@ def _predict_video(model: DepthModel, job: Job, out_dir: Path, options: PredictO
             size = size or list(frame.shape[:2])
             write(render(depth, scale, options.colormap, model.unit))
             count += 1
-            advance(f"{job.source} frame {count}")
+            advance()
         if count == 0:
             raise EdgeDepthError(f"video {job.source} has no frames to decode; check the file")
     return {"input": str(job.source), "kind": "video", "size": size, "frames": count, "fps": float(fps),

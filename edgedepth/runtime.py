@@ -15,45 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import read_sidecar
-from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, usable_backend
-from .data.transforms import Preprocessing, check_rgb, one_torch_thread, preprocess, resize_bilinear
+from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, runner_for
+from .data.transforms import check_rgb, one_torch_thread, preprocess, resize_bilinear
 from .errors import EdgeDepthError
-from .evaluation import OUTPUT_UNITS
+from .sources import ModelRequest, ModelSource, resolve_source
 
-#: The backends that read a file, by suffix; the first is the default. ONNX Runtime for .onnx because it runs
-#: the file as written on the CPU and on CUDA alike; OpenVINO (backend="openvino") reads it too, CPU only.
-READERS = {".pt": ("torch",), ".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".engine": ("tensorrt",)}
-#: What `edgedepth build` leaves in its output folder, per backend.
-BUILT_FILES = {"model.xml": "openvino", "model.engine": "tensorrt", "model.onnx": "onnxruntime"}
 #: Images per inference call when the artifact takes a batch: bounds the memory of a long list
 #: (8 × 3 × 512 × 512 float32 is 25 MB), and TensorRT's default profile takes up to 8.
 MAX_BATCH = 8
 OUTPUT_SIZES = ("input", "model")
-
-
-def resolve(path: str | os.PathLike, backend: str | None = None) -> tuple[str, Path]:
-    """(backend name, model file) for an artifact path, decided by what is on disk; `backend` picks another
-    reader of the same file (only OpenVINO for an .onnx)."""
-    path = Path(path)
-    if path.is_dir():
-        found = [path / name for name in BUILT_FILES if (path / name).is_file()]
-        if not found:
-            raise EdgeDepthError(f"{path} holds no built model ({', '.join(BUILT_FILES)}); "
-                                 "build one with `edgedepth build`")
-        path = found[0]
-    elif not path.exists():
-        raise EdgeDepthError(f"model {path} not found; pass a checkpoint (.pt), an ONNX or an `edgedepth build` folder")
-    readers = READERS.get(path.suffix.lower())
-    if readers is None:
-        raise EdgeDepthError(f"{path} is not a model edgedepth reads; pass a checkpoint (.pt), an .onnx, "
-                             "or a folder made by `edgedepth build` (a model of your own goes through `edgedepth export` first)")
-    if backend is None:
-        return readers[0], path
-    if backend not in readers:
-        raise EdgeDepthError(f"backend {backend} does not read {path.suffix} files; for {path.name} use "
-                             f"{' or '.join(readers)}")
-    return backend, path
 
 
 def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = None,
@@ -64,25 +34,20 @@ def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = 
         raise EdgeDepthError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     if backend is not None and backend not in BACKENDS:
         raise EdgeDepthError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    name, model_file = resolve(path, backend)
-    if name == "torch":
-        from .models import read_checkpoint_meta
-
-        record = read_checkpoint_meta(model_file)
-    else:
-        record = read_sidecar(model_file, required=model_file.suffix.lower() != ".onnx")
-        if not record:  # most likely an ONNX of the user's own
-            raise EdgeDepthError(f"{model_file} has no sidecar {model_file.name}.json, so what the model outputs and "
-                                 f"expects is unknown; export it first (`edgedepth export {model_file} [--output-kind "
-                                 "...] -o model.onnx`) and load what export writes")
+    source = resolve_source(ModelRequest(path=Path(path)))
+    name = backend or source.readers[0]
+    if not source.recorded:  # most likely a model of the user's own: what it outputs and expects is unknown
+        what = f"has no sidecar {source.artifact.name}.json" if source.form == "onnx" else "records nothing of its model"
+        raise EdgeDepthError(f"{source.origin} {what}, so what the model outputs and expects is unknown; export it first "
+                             f"(`edgedepth export {path} [--output-kind ...] -o model.onnx`) and load what export writes")
     devices = get_backend(name).DEVICES
-    built_for = record.get("device")  # ONNX Runtime builds fuse for one execution provider
-    if device not in devices or built_for not in (None, device):
+    built_for = source.meta.get("device")  # ONNX Runtime builds fuse for one execution provider
+    if name in source.readers and (device not in devices or built_for not in (None, device)):
         runs_on = built_for or devices[0]
         raise EdgeDepthError(f"{path} is built for {name} on {runs_on}, not {device}; load it on {runs_on}, "
                              f"or build a {device} artifact from the ONNX with `edgedepth build`")
-    runner = usable_backend(name, device).load(model_file, LoadOptions(device=device, cpu=CpuOptions(threads=threads)))
-    return DepthModel(runner, model_file, record)
+    runner = runner_for(source, LoadOptions(device=device, cpu=CpuOptions(threads=threads)), backend)
+    return DepthModel(runner, source)
 
 
 class DepthModel:
@@ -95,20 +60,14 @@ class DepthModel:
     model per thread, as with the C runtime's runners. A context manager: leaving it releases the runtime.
     """
 
-    def __init__(self, runner: Runner, artifact: Path, record: dict):
+    def __init__(self, runner: Runner, source: ModelSource):
         self.runner: Runner | None = runner
-        self.artifact = artifact
-        self.record = record
+        self.artifact = source.artifact
+        self.spec = source.spec
         self.backend, self.precision, self.device = runner.name, runner.precision, runner.device
-        self.preprocessing = Preprocessing.from_record(record.get("preprocessing"))
-        self.output_kind = record.get("output_kind", "metric")
-        self.unit = OUTPUT_UNITS[self.output_kind]
-        size = runner.input_size or record.get("input_size")
-        if not size:
-            raise EdgeDepthError(f"{artifact} records no input size; re-export it with `edgedepth export --size HxW`")
-        self.input_size = (int(size[0]), int(size[1]))
-        batched = runner.name == "torch" or record.get("dynamic") in ("batch", "both")
-        self.batch_limit = MAX_BATCH if batched else 1
+        self.preprocessing, self.output_kind, self.unit = self.spec.preprocessing, self.spec.output_kind, self.spec.unit
+        self.input_size = runner.input_size or self.spec.input_size
+        self.batch_limit = MAX_BATCH if runner.name == "torch" or source.dynamic in ("batch", "both") else 1
         self._lock = threading.Lock()
 
     def predict(self, images: np.ndarray | Sequence[np.ndarray],

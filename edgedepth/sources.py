@@ -1,63 +1,47 @@
-"""What the user handed in, resolved once into a model the pipeline knows: `ModelSource`.
+"""What the user handed in, resolved once: `ModelSource`. The one resolver of every command and `edgedepth.load`.
 
-Every command that takes a model takes any form in `FORMS`, each read by one small loader (picked by what is on
-disk, or by --factory): an edgedepth checkpoint, a plain state_dict of a registered arch, the user's own code
-(`--factory module:callable`, optionally `--weights`), a TorchScript file, a whole pickled module (only when
-trusted: unpickling runs code from the file) and an ONNX. `resolve_source` then settles, whatever the form:
-- the declarations the metrics and runtimes depend on: output kind, preprocessing, depth range (a file that
-  records them is believed; a declaration that contradicts it is refused);
-- which output is depth (`wrappers.DepthOutput`: a tuple's or dict's entry, N×H×W given its channel axis);
-- the input size and its multiple (the arch's, declared, or found by trial on small inputs), checked by
-  running the model at that size: it must return depth at the size it was given.
+Every form in `FORMS` is read by one small loader, picked by what is on disk (or by a factory): an edgedepth
+checkpoint, a plain state_dict of a registered arch, the user's own code (a factory, optionally with weights), a
+TorchScript file, a whole pickled module (only when trusted: unpickling runs code from the file), an ONNX, and
+the artifacts edgedepth builds (an OpenVINO IR, an ONNX Runtime build, a TensorRT engine, or the folder holding
+one). `resolve_source` then settles the model's `ModelSpec`, whatever the form:
+- what the file records is believed (a declaration that contradicts it is refused); what it does not record is
+  declared, or defaults (metric output, ImageNet preprocessing, the default depth range);
+- for a network, which output is depth and the input size and its multiple (`fitting`), checked by running it.
+Each form also names the runtimes that read it (`Form.readers`: the first is the default).
 
 torch is imported inside the functions: the CLI reads FORMS and OUTPUT_KINDS for its help and stays light.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import importlib
 import json
 import os
-import sys
-import warnings
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import sha256
+from .artifacts import read_sidecar, sha256
 from .data.transforms import IMAGENET, Preprocessing
 from .errors import EdgeDepthError, first_line
-from .evaluation import ALIGNMENTS
-from .models import ARCHS, CHECKPOINT_FORMAT, DEFAULT_DEPTH, arch_spec
+from .models import ARCHS, CHECKPOINT_FORMAT, arch_spec
+from .spec import OUTPUT_KINDS, ArtifactFacts, DepthRange, ModelSpec, output_kind
+from .torchfiles import check_finite_weights, importable_from_here, load_weights, read_torch_file
 
 if TYPE_CHECKING:
     from torch import nn
 
-OUTPUT_KINDS = tuple(ALIGNMENTS)
-#: Input size of a model that records none and was given no --size: DIODE's 768×1024 scans halved, rounded
-#: up to the model's size multiple.
-DEFAULT_INPUT_SIZE = (384, 512)
-#: Size multiples tried, smallest first, when nobody declared one: 1..64 covers CNN output strides (8, 16,
-#: 32, 64) and ViT patch sizes (14, 16). Each try runs two small inputs: k·m × (k+1)·m and (k+1)·m × k·m,
-#: k·m ≥ TRIAL_SIDE (a few milliseconds each), so a stride that tiles only one axis does not pass.
-MAX_SIZE_MULTIPLE, TRIAL_SIDE = 64, 32
-#: One inference's peak resident memory over the model's activations for one image (`memory.activation_bytes`),
-#: measured in inference mode: lraspp 0.18 and deeplabv3-mobilenet 0.17 at 1024², deeplabv3-resnet50 0.09 at
-#: 512² and 0.08 at 768². The check before the trial run at the model's size uses the lowest: a refused size
-#: could not have fitted.
-PROBE_MEMORY_PER_ACTIVATION = 0.08
-#: Keys under which training scripts store the state_dict in a bigger dict; prefixes that DataParallel/DDP
-#: (`module.`) and torch.compile (`_orig_mod.`) put before every key.
-WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-#: torchvision's auxiliary training head of the segmentation models: not part of inference.
-AUXILIARY_PREFIX = "aux_classifier."
-#: What a file can record about its model (a checkpoint's metadata, an edgedepth sidecar); declarations must agree.
-RECORDED = ("input_size", "depth", "preprocessing", "output_kind", "size_multiple")
+__all__ = ["FORMS", "OUTPUT_KINDS", "ModelRequest", "ModelSource", "forms_help", "resolve_source"]
+
+#: What `edgedepth build` leaves in its output folder, and the form of each.
+BUILT_FILES = {"model.xml": "openvino", "model.engine": "tensorrt", "model.onnx": "onnx"}
+#: Suffixes of files read with torch.load (a zip archive of any name is read too).
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".ts", ".jit")
 
 
 @dataclass(frozen=True)
@@ -78,50 +62,71 @@ class ModelRequest:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model the pipeline knows: a torch module whose forward maps N×3×H×W to N×1×H×W (adapters applied,
-    eval mode), or an ONNX the user exported, with what it outputs and expects."""
+    """A model the pipeline knows: its spec, and either a torch module whose forward maps N×3×H×W to N×1×H×W
+    (adapters applied, eval mode) or the file a runtime loads (`artifact`: an ONNX, an IR, an engine)."""
 
     form: str  # a key of FORMS
-    arch: str  # the registered arch, or what names the user's model
     origin: str  # where it came from, for sidecars and messages
-    model: nn.Module | None
-    onnx: Path | None
-    output_kind: str
-    preprocessing: Preprocessing
-    depth: dict[str, Any]  # the evaluation window's default (ground truth and aligned predictions are in metres)
-    input_size: tuple[int, int]
-    size_multiple: int | None  # None: the model runs at its input size only (no multiple found by trial)
+    spec: ModelSpec
+    model: nn.Module | None = None
+    artifact: Path | None = None
+    precision: str = "fp32"
+    dynamic: str = "none"
+    recorded: bool = False  # the spec is the file's own record (not declared or defaulted)
     files: tuple[Path, ...] = ()
-    meta: dict[str, Any] = field(default_factory=dict)  # a checkpoint's metadata (training median, ...)
+    meta: dict[str, Any] = field(default_factory=dict)  # a checkpoint's metadata, an artifact's sidecar
+    provenance: dict[str, Any] | None = None  # where an edgedepth artifact's model came from, as it records
+    target: str | None = None  # a Q/DQ model's: the runtime its form was made for
 
-    def record(self) -> dict[str, Any]:
-        """What a sidecar records of the model; every later artifact carries it (artifacts.MODEL_META_KEYS)."""
-        return {"arch": self.arch, "input_size": list(self.input_size), "depth": self.depth,
-                "preprocessing": self.preprocessing.record(), "output_kind": self.output_kind,
-                "size_multiple": self.size_multiple,
-                "source": {"form": self.form, "origin": self.origin, "sha256": {str(p): sha256(p) for p in self.files}}}
+    @property
+    def readers(self) -> tuple[str, ...]:
+        """The backends that run this model; the first is the default."""
+        return FORMS[self.form].readers
+
+    @functools.cached_property
+    def hashes(self) -> dict[str, str]:
+        """SHA-256 of each file the model came from, computed once."""
+        return {str(path): sha256(path) for path in self.files}
+
+    def facts(self) -> ArtifactFacts:
+        """The spec with where the model came from: what every artifact made from this model records (an edgedepth
+        artifact passes on the provenance it records)."""
+        provenance = self.provenance or {"form": self.form, "origin": self.origin, "sha256": self.hashes}
+        return ArtifactFacts(self.spec, self.precision, self.dynamic, provenance, self.target)
 
     def fingerprint(self) -> str:
-        """A hash of the model and its declarations (bench caches artifacts under it). A model that no file
-        holds (a factory without --weights) is hashed by its weights."""
-        digest = hashlib.sha256(json.dumps(self.record(), sort_keys=True, default=str).encode())
+        """A hash of the model and its spec (bench caches artifacts under it). A model that no file holds (a
+        factory without weights) is hashed by its weights."""
+        digest = hashlib.sha256(json.dumps(self.facts().to_record(), sort_keys=True, default=str).encode())
         if not self.files:
             for name, tensor in self.model.state_dict().items():
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
 
+    def require_float(self, step: str) -> None:
+        """Refuse a lower-precision artifact where `step` starts from the float model."""
+        if self.precision != "fp32":
+            raise EdgeDepthError(f"{self.origin} holds a {self.precision} model; {step} starts from the float model "
+                                 "(the checkpoint or the ONNX from `edgedepth export`)")
+
 
 @dataclass
 class Loaded:
-    """What a form's loader read: the network (raw: adapters come later) or the ONNX, and what the file records."""
+    """What a form's loader read: the network (raw: adapters come later) or the artifact, and what the file
+    records (`facts`, None when it records nothing)."""
 
     arch: str
     origin: str
     model: nn.Module | None = None
-    onnx: Path | None = None
+    artifact: Path | None = None
     files: tuple[Path, ...] = ()
-    recorded: dict[str, Any] = field(default_factory=dict)  # input_size, depth, preprocessing, output_kind, size_multiple
+    facts: ArtifactFacts | None = None
+    size_multiple: int | None = None  # a registered arch's own, when the file records no spec
+    precision: str = "fp32"  # what an artifact holds (its sidecar's word, else its graph's)
+    dynamic: str = "none"  # its dynamic axes (spec.DYNAMIC_AXES)
+    static_size: tuple[int, int] | None = None  # an ONNX's fixed (H, W), read from its graph
+    registered: bool = False  # the network is a registered arch (depth at any multiple of its own: no trial run)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,14 +136,15 @@ class Form:
     given: str  # how it is given on the command line
     what: str  # what it is, in a few words
     load: Callable[[ModelRequest, Any], Loaded]
+    readers: tuple[str, ...]  # the backends that run it, the default first
 
 
 FORMS: dict[str, Form] = {}
 
 
-def form(name: str, given: str, what: str):
+def form(name: str, given: str, what: str, readers: tuple[str, ...]):
     def decorator(load: Callable[[ModelRequest, Any], Loaded]) -> Callable[[ModelRequest, Any], Loaded]:
-        FORMS[name] = Form(name, given, what, load)
+        FORMS[name] = Form(name, given, what, load, readers)
         return load
 
     return decorator
@@ -155,27 +161,39 @@ def resolve_source(request: ModelRequest | str | os.PathLike) -> ModelSource:
     if not isinstance(request, ModelRequest):
         request = ModelRequest(path=Path(request))
     _check_request(request)
-    name, content = _form_of(request)
+    name, path, content = _form_of(request)
     if request.arch is not None and name not in ("checkpoint", "state_dict"):
-        raise EdgeDepthError(f"an arch names the network of a plain state_dict; {request.path} is {FORMS[name].what}, "
+        raise EdgeDepthError(f"an arch names the network of a plain state_dict; {path} is {FORMS[name].what}, "
                              "which carries its own: give no arch")
-    loaded = FORMS[name].load(request, content)
-    recorded = loaded.recorded
-    output_kind = _settle("output kind", request.output_kind, recorded.get("output_kind"), "metric", loaded.origin)
-    preprocessing = _settle("preprocessing", request.preprocessing, recorded.get("preprocessing"), IMAGENET, loaded.origin)
-    size = request.size or recorded.get("input_size")
-    multiple = request.size_multiple or recorded.get("size_multiple")
+    loaded = FORMS[name].load(replace(request, path=path), content)
+    facts = loaded.facts
+    spec = facts.spec if facts else None
+    declared_kind = output_kind(request.output_kind) if request.output_kind else None
+    kind = _settle("output kind", declared_kind, spec and spec.output, OUTPUT_KINDS["metric"], loaded.origin, "name")
+    preprocessing = _settle("preprocessing", request.preprocessing, spec and spec.preprocessing, IMAGENET, loaded.origin)
+    size = tuple(request.size) if request.size else spec and spec.input_size  # a network may run at another size
+    multiple = request.size_multiple or (spec and spec.size_multiple) or loaded.size_multiple
     if loaded.model is not None:
-        model, size, multiple = _fit_module(loaded, request.output_key, size, multiple)
+        from .fitting import fit_module
+
+        check_finite_weights(loaded.model.state_dict(), loaded.origin)
+        model, size, multiple = fit_module(loaded.model, loaded.arch, request.output_key, size, multiple, loaded.registered)
     else:
-        model, size = None, _fit_onnx(loaded, size, multiple)
-    return ModelSource(name, loaded.arch, loaded.origin, model, loaded.onnx, output_kind, preprocessing,
-                       recorded.get("depth", DEFAULT_DEPTH), size, multiple, loaded.files, loaded.meta)
+        from .fitting import fit_onnx
+
+        model = None
+        if loaded.artifact.suffix == ".onnx":
+            size = fit_onnx(loaded.static_size, loaded.artifact, size, multiple)
+        elif facts.fixed_size and size != facts.fixed_size:
+            raise EdgeDepthError(f"{loaded.origin} was built for {facts.fixed_size[0]}x{facts.fixed_size[1]} inputs; declare "
+                                 "no other size, or build it again from an ONNX of that size")
+    built = ModelSpec(loaded.arch, size, preprocessing, kind, spec.depth if spec else DepthRange(), multiple)
+    return ModelSource(name, loaded.origin, built, model, loaded.artifact, loaded.precision, loaded.dynamic,
+                       facts is not None, loaded.files, loaded.meta, facts.provenance if facts and facts.provenance else None,
+                       facts.target if facts else None)
 
 
 def _check_request(request: ModelRequest) -> None:
-    if request.output_kind is not None and request.output_kind not in OUTPUT_KINDS:
-        raise EdgeDepthError(f"output kind {request.output_kind!r} is not one of: {', '.join(OUTPUT_KINDS)}")
     if request.arch is not None:
         arch_spec(request.arch)  # refuses an unknown one
     if request.factory and request.arch:
@@ -189,63 +207,80 @@ def _check_request(request: ModelRequest) -> None:
         raise EdgeDepthError(f"size multiple {request.size_multiple} must be a positive integer")
 
 
-def _form_of(request: ModelRequest) -> tuple[str, Any]:
-    """(the FORMS key, the file's content for the torch-file forms) from what is on disk."""
+def _form_of(request: ModelRequest) -> tuple[str, Path | None, Any]:
+    """(the FORMS key, the model file, the file's content for the torch-file forms) from what is on disk."""
     if request.factory:
-        return "factory", None
+        return "factory", None, None
     path = request.path
     if path is None:
         raise EdgeDepthError("no model given: pass a model file, or a factory (package.module:callable) for a network "
                              "built by your code")
-    if not path.is_file():
+    if path.is_dir():
+        found = [path / name for name in BUILT_FILES if (path / name).is_file()]
+        if not found:
+            raise EdgeDepthError(f"{path} holds no built model ({', '.join(BUILT_FILES)}); build one with `edgedepth build`")
+        path = found[0]
+    elif not path.is_file():
         raise EdgeDepthError(f"model {path} not found; check the path")
-    if path.suffix.lower() == ".onnx":
-        return "onnx", None
+    suffix = path.suffix.lower()
+    by_suffix = {".onnx": "onnx", ".xml": "openvino", ".engine": "tensorrt"}
+    if suffix in by_suffix:
+        return by_suffix[suffix], path, None
+    if suffix not in TORCH_SUFFIXES and not zipfile.is_zipfile(path):
+        raise EdgeDepthError(f"{path} is not a model edgedepth reads; pass a checkpoint (.pt), an .onnx, a folder made "
+                             "by `edgedepth build`, or a model of your own (see `edgedepth export --help`)")
     if _is_torchscript(path):
-        return "torchscript", None
-    content = read_torch_file(path, request.trust_pickle)
+        return "torchscript", path, None
+    content = read_torch_file(path, f"model {path}", request.trust_pickle)
     if _is_module(content):
-        return "pickle", content
+        return "pickle", path, content
     if isinstance(content, dict) and content.get("format") == CHECKPOINT_FORMAT:
-        return "checkpoint", content
-    return "state_dict", content
+        return "checkpoint", path, content
+    return "state_dict", path, content
 
 
-def _settle(what: str, declared: Any, recorded: Any, default: Any, origin: str) -> Any:
+def _settle(what: str, declared: Any, recorded: Any, default: Any, origin: str, shown: str | None = None) -> Any:
     """The declared value, or the recorded one, or the default; a declaration that contradicts a record is refused."""
     if declared is not None and recorded is not None and declared != recorded:
-        raise EdgeDepthError(f"{origin} records {what} {recorded}, which the declared {declared} contradicts; drop the "
-                             "declaration (the model is used as it was made)")
+        show = (lambda v: getattr(v, shown)) if shown else (lambda v: v)
+        raise EdgeDepthError(f"{origin} records {what} {show(recorded)}, which the declared {show(declared)} contradicts; "
+                             "drop the declaration (the model is used as it was made)")
     return declared if declared is not None else recorded if recorded is not None else default
 
 
-def _recorded(record: dict[str, Any]) -> dict[str, Any]:
-    """The RECORDED facts of a checkpoint's metadata or a sidecar, as resolve_source compares them."""
-    recorded = {key: record[key] for key in RECORDED if record.get(key) is not None}
-    if "input_size" in recorded:
-        recorded["input_size"] = tuple(recorded["input_size"])
-    if "preprocessing" in recorded:
-        recorded["preprocessing"] = Preprocessing.from_record(recorded["preprocessing"])
-    return recorded
+def _sidecar(artifact: Path, required: bool, static: tuple[int, int] | None = None) -> tuple[ArtifactFacts | None, dict]:
+    """(what an artifact's sidecar records of the model (None when it has no sidecar and need not), the whole
+    record), checked against the artifact's static input size where it has one."""
+    from .artifacts import sidecar_path
+
+    record = read_sidecar(artifact, required=required)
+    if not record:
+        return None, {}
+    facts = ArtifactFacts.from_record(record, f"sidecar {sidecar_path(artifact)}")
+    if static and facts.fixed_size and static != facts.fixed_size:
+        raise EdgeDepthError(f"sidecar {sidecar_path(artifact)} records input size {facts.fixed_size[0]}x{facts.fixed_size[1]} "
+                             f"but {artifact.name} takes {static[0]}x{static[1]}: the sidecar was edited or belongs to "
+                             "another model; re-create the artifact")
+    return facts, record
 
 
 # --- the forms ---------------------------------------------------------------------------------------------
 
 
-@form("checkpoint", "model.pt", "an edgedepth checkpoint (`edgedepth train`)")
+@form("checkpoint", "model.pt", "an edgedepth checkpoint (`edgedepth train`)", ("torch",))
 def _checkpoint(request: ModelRequest, content: dict) -> Loaded:
-    from .models import model_of_checkpoint
+    from .models import checked_checkpoint, checkpoint_spec, model_of_checkpoint
 
-    model, meta = model_of_checkpoint(content, request.path)
-    if request.arch is not None and request.arch != meta["arch"]:
-        raise EdgeDepthError(f"{request.path} is an edgedepth checkpoint of {meta['arch']}, not {request.arch}; give no arch")
-    recorded = {"output_kind": "metric", "size_multiple": ARCHS[meta["arch"]].size_multiple, **_recorded(meta),
-                "preprocessing": Preprocessing.from_record(meta.get("preprocessing"))}  # none recorded: refused, not guessed
-    return Loaded(meta["arch"], f"edgedepth checkpoint {request.path}", model, files=(request.path,), recorded=recorded,
-                  meta=meta)
+    model, meta = model_of_checkpoint(checked_checkpoint(content, request.path), request.path)
+    spec = checkpoint_spec(meta, request.path)
+    if request.arch is not None and request.arch != spec.arch:
+        raise EdgeDepthError(f"{request.path} is an edgedepth checkpoint of {spec.arch}, not {request.arch}; give no arch")
+    return Loaded(spec.arch, f"edgedepth checkpoint {request.path}", model, request.path, (request.path,),
+                  ArtifactFacts(spec), registered=True, meta=meta)
 
 
-@form("state_dict", "weights.pth --arch deeplabv3_resnet50", "a state_dict of a registered arch (DDP prefix, aux head: fine)")
+@form("state_dict", "weights.pth --arch deeplabv3_resnet50", "a state_dict of a registered arch (DDP prefix, aux head: fine)",
+      ("torch",))
 def _state_dict(request: ModelRequest, content: Any) -> Loaded:
     from .models import create_model
 
@@ -254,11 +289,11 @@ def _state_dict(request: ModelRequest, content: Any) -> Loaded:
                              f"{', '.join(sorted(ARCHS))}), or give a factory (package.module:callable) with it as the weights")
     model = create_model(request.arch)
     load_weights(model, content, f"state_dict {request.path}", request.arch)
-    return Loaded(request.arch, f"state_dict {request.path} of {request.arch}", model, files=(request.path,),
-                  recorded={"size_multiple": ARCHS[request.arch].size_multiple})
+    return Loaded(request.arch, f"state_dict {request.path} of {request.arch}", model, request.path, (request.path,),
+                  size_multiple=ARCHS[request.arch].size_multiple, registered=True)
 
 
-@form("factory", "--factory pkg.module:build [--weights w.pth]", "your nn.Module, built by your own code")
+@form("factory", "--factory pkg.module:build [--weights w.pth]", "your nn.Module, built by your own code", ("torch",))
 def _factory(request: ModelRequest, content: None) -> Loaded:
     from torch import nn
 
@@ -267,7 +302,7 @@ def _factory(request: ModelRequest, content: None) -> Loaded:
     if not module_name or not attribute:
         raise EdgeDepthError(f"factory {spec} is not package.module:callable (e.g. mynets.depth:build_model)")
     try:
-        with _importable_from_here():
+        with importable_from_here():
             module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any error it raises on import
         raise EdgeDepthError(f"factory {spec}: module {module_name} does not import ({type(exc).__name__}: "
@@ -286,15 +321,14 @@ def _factory(request: ModelRequest, content: None) -> Loaded:
                              "make it return the network")
     files: tuple[Path, ...] = ()
     if request.weights is not None:
-        if not request.weights.is_file():
-            raise EdgeDepthError(f"weights {request.weights} not found; check the path")
-        load_weights(net, read_torch_file(request.weights, request.trust_pickle), f"weights {request.weights}", spec)
+        content = read_torch_file(request.weights, f"weights {request.weights}", request.trust_pickle)
+        load_weights(net, content, f"weights {request.weights}", spec)
         files = (request.weights,)
     with_weights = f" with weights {request.weights}" if request.weights else ""
-    return Loaded(spec, f"factory {spec}{with_weights}", net, files=files)
+    return Loaded(spec, f"factory {spec}{with_weights}", net, request.weights, files=files)
 
 
-@form("torchscript", "model.ts", "a TorchScript file (torch.jit.save of a trace or a script)")
+@form("torchscript", "model.ts", "a TorchScript file (torch.jit.save of a trace or a script)", ("torch",))
 def _torchscript(request: ModelRequest, content: None) -> Loaded:
     import torch
 
@@ -302,54 +336,52 @@ def _torchscript(request: ModelRequest, content: None) -> Loaded:
         net = torch.jit.load(str(request.path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError and friends for a damaged archive
         raise EdgeDepthError(f"TorchScript {request.path} does not load ({first_line(exc)}); save it again with torch.jit.save")
-    return Loaded(f"{request.path.name} (TorchScript)", f"TorchScript {request.path}", net, files=(request.path,))
+    return Loaded(f"{request.path.name} (TorchScript)", f"TorchScript {request.path}", net, request.path, (request.path,))
 
 
-@form("pickle", "model.pth --trust-pickle", "a whole pickled nn.Module (torch.save(model): loading it runs its code)")
+@form("pickle", "model.pth --trust-pickle", "a whole pickled nn.Module (torch.save(model): loading it runs its code)",
+      ("torch",))
 def _pickle(request: ModelRequest, content: nn.Module) -> Loaded:
     return Loaded(f"{request.path.name} ({type(content).__name__})", f"pickled {type(content).__name__} {request.path}",
-                  content, files=(request.path,))
+                  content, request.path, (request.path,))
 
 
-@form("onnx", "model.onnx", "an ONNX you exported (one N×3×H×W image input, one depth output)")
+@form("onnx", "model.onnx", "an ONNX: yours (one N×3×H×W image input, one depth output) or edgedepth's, float or INT8",
+      ("onnxruntime", "openvino"))
 def _onnx(request: ModelRequest, content: None) -> Loaded:
-    from .artifacts import read_sidecar
-    from .onnx_graph import is_quantized, read_depth_model
+    from .artifacts import sidecar_path
+    from .onnx_graph import dynamic_axes, graph_inputs, is_quantized, read_depth_model, static_size
 
-    if is_quantized(read_depth_model(request.path)):
-        raise EdgeDepthError(f"{request.path} is quantized (Q/DQ); give the float model, which quantize and bench start from")
+    graph = read_depth_model(request.path)
+    image = graph_inputs(graph)[0]
+    precision = "int8" if is_quantized(graph) else "fp32"
     if request.output_key is not None:
         raise EdgeDepthError(f"an output key picks an output of a PyTorch model; {request.path} is an ONNX with one output")
-    sidecar = read_sidecar(request.path, required=False)  # an ONNX of edgedepth's records what it is
-    return Loaded(sidecar.get("arch") or request.path.name, f"ONNX {request.path}", onnx=request.path,
-                  files=(request.path,), recorded=_recorded(sidecar))
+    facts, record = _sidecar(request.path, False, static_size(image))  # an ONNX of edgedepth's records what it is
+    if facts is not None and (facts.precision == "int8") != (precision == "int8"):
+        raise EdgeDepthError(f"sidecar {sidecar_path(request.path)} records precision {facts.precision} but {request.path.name} "
+                             f"is {'a Q/DQ' if precision == 'int8' else 'a float'} graph: the sidecar belongs to another model; "
+                             "re-create the artifact")
+    return Loaded(facts.spec.arch if facts else request.path.name, f"ONNX {request.path}", artifact=request.path,
+                  files=(request.path,), facts=facts, precision=facts.precision if facts else precision,
+                  dynamic=facts.dynamic if facts else dynamic_axes(image), static_size=static_size(image), meta=record)
 
 
-# --- reading files -----------------------------------------------------------------------------------------
+@form("openvino", "model.xml (or its build folder)", "an OpenVINO IR from `edgedepth build`", ("openvino",))
+def _openvino(request: ModelRequest, content: None) -> Loaded:
+    if not request.path.with_suffix(".bin").is_file():
+        raise EdgeDepthError(f"OpenVINO IR {request.path} has no weights file {request.path.with_suffix('.bin').name} "
+                             "beside it; build it again with `edgedepth build`")
+    facts, record = _sidecar(request.path, required=True)
+    return Loaded(facts.spec.arch, f"OpenVINO IR {request.path}", artifact=request.path, files=(request.path,),
+                  facts=facts, precision=facts.precision, dynamic=facts.dynamic, meta=record)
 
 
-def read_torch_file(path: Path, trust_pickle: bool) -> Any:
-    """A torch.save file's content: tensors and plain containers safely (weights_only); anything else only when
-    the user trusts the file, since unpickling it runs whatever code it names."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))  # mmap: zip format only
-    except Exception as exc:  # torch raises many types for a damaged file
-        if "Unsupported global" not in str(exc):
-            raise EdgeDepthError(f"{path} is unreadable ({type(exc).__name__}); it is corrupt or not a PyTorch file")
-        if not trust_pickle:
-            names = [line.split("GLOBAL ", 1)[1].split()[0] for line in str(exc).splitlines() if "GLOBAL " in line]
-            raise EdgeDepthError(
-                f"{path} holds pickled Python objects ({', '.join(names[:1]) or 'a class'}): loading it runs arbitrary "
-                "code from the file; trust pickles explicitly if you trust where it came from, or save a state_dict or "
-                "TorchScript instead")
-    try:
-        with _importable_from_here():
-            return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise EdgeDepthError(f"unpickling {path} failed ({type(exc).__name__}: {first_line(exc)}); the code that "
-                             "defines its classes must import here (PYTHONPATH)")
+@form("tensorrt", "model.engine (or its build folder)", "a TensorRT engine from `edgedepth build`", ("tensorrt",))
+def _tensorrt(request: ModelRequest, content: None) -> Loaded:
+    facts, record = _sidecar(request.path, required=True)
+    return Loaded(facts.spec.arch, f"TensorRT engine {request.path}", artifact=request.path, files=(request.path,),
+                  facts=facts, precision=facts.precision, dynamic=facts.dynamic, meta=record)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -365,227 +397,3 @@ def _is_module(content: Any) -> bool:
 
     return isinstance(content, nn.Module)
 
-
-@contextlib.contextmanager
-def _importable_from_here():
-    """The current folder on sys.path while the user's code imports, as `python -m` would have it (the
-    `edgedepth` console script's sys.path starts at its own folder)."""
-    here = os.getcwd()
-    added = here not in sys.path
-    if added:
-        sys.path.insert(0, here)
-    try:
-        yield
-    finally:
-        if added:
-            sys.path.remove(here)
-
-
-def load_weights(net: nn.Module, content: Any, what: str, label: str) -> None:
-    """Load a state_dict into `net`, in the layouts training scripts write (`normalise_state_dict`); a mismatch
-    names the first missing and first unexpected key, or the first tensor of another shape."""
-    import torch
-
-    target = net.state_dict()
-    state, given = normalise_state_dict(content, target, what)
-    missing = [key for key in target if key not in state]
-    unexpected = [given[key] for key in state if key not in target]
-    if missing or unexpected:
-        parts = ([f"{len(missing)} missing, first {missing[0]!r}"] if missing else []) + (
-            [f"{len(unexpected)} unexpected, first {unexpected[0]!r}"] if unexpected else [])
-        raise EdgeDepthError(f"{what} does not fit {label}: keys {'; '.join(parts)}; it is a state_dict of another "
-                             "network (check the arch or the factory)")
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(target[key].shape):
-            shape, expected = ("×".join(map(str, t.shape)) or "scalar" for t in (tensor, target[key]))
-            raise EdgeDepthError(f"{what} does not fit {label}: {given[key]} is {shape} there but {expected} in the network"
-                                 + (" (a depth head has one output channel: classifier[4] = Conv2d(256, 1, 1))"
-                                    if "classifier" in key else ""))
-    with torch.no_grad():
-        net.load_state_dict(state)
-
-
-def normalise_state_dict(content: Any, target: Mapping[str, Any], what: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the state_dict inside `content` keyed as `target`, each new key → the key as the file wrote it).
-
-    Unwrapped from {"state_dict"|"model"|...: ...}, DDP's `module.` and torch.compile's `_orig_mod.` prefixes
-    removed, torchvision's aux head dropped when the network has none, and the network's own common prefix
-    (DepthNet's `net.`) added when the keys lack it."""
-    import torch
-
-    state = content
-    while isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
-        inner = next((state[k] for k in WRAPPER_KEYS if isinstance(state.get(k), Mapping)), None)
-        if inner is None:
-            keys = ", ".join(list(map(str, state))[:5])
-            raise EdgeDepthError(f"{what} holds no state_dict (a dict of {keys}); save model.state_dict(), or keep it "
-                                 f"under one of {', '.join(WRAPPER_KEYS)}")
-        state = inner
-    if not isinstance(state, Mapping) or not state:
-        raise EdgeDepthError(f"{what} holds a {type(state).__name__}, not a state_dict; save model.state_dict()")
-    keys = {key: key for key in state}  # new key → the file's key
-    for prefix in WRAPPER_PREFIXES:
-        if all(key.startswith(prefix) for key in keys):
-            keys = {key[len(prefix):]: old for key, old in keys.items()}
-    if not any(key.startswith(AUXILIARY_PREFIX) for key in target):
-        keys = {key: old for key, old in keys.items() if not key.startswith(AUXILIARY_PREFIX)}
-    heads = {key.split(".", 1)[0] for key in target}
-    if len(heads) == 1 and "." in next(iter(target)):
-        prefix = f"{heads.pop()}."
-        if not any(key.startswith(prefix) for key in keys):
-            keys = {prefix + key: old for key, old in keys.items()}
-    return {key: state[old] for key, old in keys.items()}, keys
-
-
-# --- fitting the model to the pipeline ---------------------------------------------------------------------
-
-
-class _Unfit(Exception):
-    """The model did not run at a size, or did not return depth at that size (the reason is the message)."""
-
-
-def _fit_module(loaded: Loaded, output_key: str | None, size: tuple[int, int] | None,
-                multiple: int | None) -> tuple[nn.Module, tuple[int, int], int | None]:
-    """(the network wrapped to return N×1×H×W, the input size, the size multiple), checked by running it."""
-    from .wrappers import DepthNet, DepthOutput
-
-    net = loaded.model.eval()
-    if size is None:
-        multiple = multiple or _find_multiple(net, output_key, loaded.arch)
-        if multiple is None:
-            raise EdgeDepthError(f"{loaded.arch} runs at no small input size tried (multiples of 1–{MAX_SIZE_MULTIPLE}); "
-                                 "declare the size (HxW) it takes")
-        size = _default_size(multiple)
-    h, w = size
-    if multiple and (h % multiple or w % multiple):
-        raise EdgeDepthError(_unsuitable(size, loaded.arch, multiple))
-    _check_probe_fits(net, size, loaded.arch)
-    if isinstance(net, DepthNet) and multiple:  # a registered arch: depth at any multiple of its own, no trial run
-        return net, (int(h), int(w)), multiple
-    try:
-        key, rank = _probe(net, output_key, size, loaded.arch)
-    except _Unfit as why:
-        found = multiple or _find_multiple(net, output_key, loaded.arch)
-        hint = f"it takes {_multiples(size, found)}" if found else "declare a size (HxW) it takes"
-        raise EdgeDepthError(f"{loaded.arch} cannot take a {h}x{w} input ({why}); {hint}")
-    if multiple is None:
-        multiple = _find_multiple(net, output_key, loaded.arch)
-    wrapped = net if isinstance(net, DepthNet) else DepthOutput(net, key, add_channel=rank == 3).eval()
-    return wrapped, (int(h), int(w)), multiple
-
-
-def _fit_onnx(loaded: Loaded, size: tuple[int, int] | None, multiple: int | None) -> tuple[int, int]:
-    """The input size of an ONNX: its static one (a different --size is refused), else the declared one, else
-    the default rounded up to the declared multiple."""
-    from .onnx_graph import graph_inputs, load_graph, static_size
-
-    static = static_size(graph_inputs(load_graph(loaded.onnx))[0])
-    if static and size and tuple(size) != static:
-        raise EdgeDepthError(f"{loaded.onnx} takes {static[0]}x{static[1]} inputs only (its input size is static); "
-                             "declare no other size, or export it again with dynamic height and width")
-    size = tuple(size or static or _default_size(multiple or 1))
-    if multiple and (size[0] % multiple or size[1] % multiple):
-        raise EdgeDepthError(_unsuitable(size, loaded.arch, multiple))
-    return int(size[0]), int(size[1])
-
-
-def _check_probe_fits(net: nn.Module, size: tuple[int, int], label: str) -> None:
-    """Refuse a size whose trial inference this machine cannot hold, before running it (`memory.check_fits`)."""
-    from .memory import check_fits
-
-    activations = activation_estimate(net, size)
-    if activations is not None:
-        check_fits(PROBE_MEMORY_PER_ACTIVATION * activations, f"running {label} at {size[0]}x{size[1]}",
-                   "declare a smaller size")
-
-
-def activation_estimate(net: nn.Module, size: tuple[int, int]) -> int | None:
-    """`memory.activation_bytes` of a network of any form; None for one that cannot run on PyTorch's meta device
-    (a TorchScript module holds no Parameters to move there; a user's code may branch on tensor values)."""
-    from .memory import activation_bytes
-
-    try:
-        return activation_bytes(net, size)
-    except Exception:  # whatever the user's network raises on meta tensors
-        return None
-
-
-def _default_size(multiple: int) -> tuple[int, int]:
-    return tuple(-(-side // multiple) * multiple for side in DEFAULT_INPUT_SIZE)
-
-
-def _unsuitable(size: tuple[int, int], label: str, multiple: int) -> str:
-    return f"input size {size[0]}x{size[1]} does not suit {label}: height and width must be {_multiples(size, multiple)}"
-
-
-def _multiples(size: tuple[int, int], multiple: int) -> str:
-    """"positive multiples of m (e.g. <size rounded down> or <size rounded up>)"."""
-    down = [max(multiple, side // multiple * multiple) for side in size]
-    up = [-(-side // multiple) * multiple for side in size]
-    examples = " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
-    return f"positive multiples of {multiple} (e.g. {examples})"
-
-
-def _probe(net: nn.Module, output_key: str | None, size: tuple[int, int], label: str) -> tuple[Any, int]:
-    """Run `net` on one seeded input of `size`; (the key of its depth output (None: it returns a tensor), its rank).
-
-    A key that is not there is an EdgeDepthError; a failure to run or an output not at `size` is `_Unfit`."""
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 3, *size, generator=generator)
-    try:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            output = net(x)
-    except Exception as exc:  # the user's network refusing the size, in whatever words it has
-        raise _Unfit(f"{type(exc).__name__}: {first_line(exc)}")
-    key = pick_output(output, output_key, label)
-    depth = output if key is None else output[key]
-    shape = tuple(depth.shape)
-    if shape not in ((1, 1, *size), (1, *size)):
-        raise _Unfit(f"its depth output is {'×'.join(map(str, shape))}; edgedepth needs depth at the input size, "
-                     f"1×1×{size[0]}×{size[1]} or 1×{size[0]}×{size[1]}")
-    return key, len(shape)
-
-
-def pick_output(output: Any, output_key: str | None, label: str) -> int | str | None:
-    """Which entry of a network's output is depth: None for a tensor; for a tuple or dict the declared key
-    (matched as written, or as the key's text), else the entry of the largest spatial size (ties: the first)."""
-    import torch
-
-    if isinstance(output, torch.Tensor):
-        if output_key is not None:
-            raise EdgeDepthError(f"{label} returns one tensor; output key {output_key!r} names an entry of a tuple "
-                                 "or dict output: drop it")
-        return None
-    if isinstance(output, (tuple, list)):
-        entries = dict(enumerate(output))
-    elif isinstance(output, Mapping):
-        entries = dict(output)
-    else:
-        raise EdgeDepthError(f"{label} returns a {type(output).__name__}; edgedepth reads a tensor, a tuple or a dict of them")
-    if output_key is not None:
-        match = [key for key in entries if key == output_key or str(key) == output_key]
-        if not match:
-            raise EdgeDepthError(f"output key {output_key!r} is not among the outputs of {label}: "
-                                 f"{', '.join(map(str, entries))}; choose one as the output key")
-        return match[0]
-    maps = {key: value for key, value in entries.items() if isinstance(value, torch.Tensor) and value.dim() in (3, 4)}
-    if not maps:
-        raise EdgeDepthError(f"{label} returns no N×H×W or N×1×H×W tensor among its outputs ({', '.join(map(str, entries))})")
-    return max(maps, key=lambda key: maps[key].shape[-2] * maps[key].shape[-1])  # max keeps the first of equals
-
-
-def _find_multiple(net: nn.Module, output_key: str | None, label: str) -> int | None:
-    """The smallest m ≤ MAX_SIZE_MULTIPLE at which `net` takes two small inputs whose sides are multiples of m
-    and returns depth at their size; None when none does."""
-    for multiple in range(1, MAX_SIZE_MULTIPLE + 1):
-        k = -(-TRIAL_SIDE // multiple)
-        try:
-            for a, b in ((k, k + 1), (k + 1, k)):
-                _probe(net, output_key, (a * multiple, b * multiple), label)
-        except _Unfit:
-            continue
-        return multiple
-    return None

@@ -156,3 +156,58 @@ def multiples_hint(size: tuple[int, int], multiple: int) -> str:
     up = [-(-side // multiple) * multiple for side in size]
     examples = " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
     return f"positive multiples of {multiple} (e.g. {examples})"
+
+
+#: Axes of an exported model's input and output that stay symbolic (export's choice; every later artifact
+#: keeps it). Static is the default: edge engines plan memory and pick kernels for one shape.
+DYNAMIC_AXES: dict[str, dict[int, str]] = {
+    "none": {},
+    "batch": {0: "batch"},
+    "hw": {2: "height", 3: "width"},
+    "both": {0: "batch", 2: "height", 3: "width"},
+}
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class ArtifactFacts:
+    """What every artifact's sidecar says beside its step's own record: the model's spec, the precision the
+    artifact holds, which axes are dynamic, where the model came from (`provenance`: form, origin, hashes) and,
+    for a Q/DQ model, the runtime its form was made for."""
+
+    spec: ModelSpec
+    precision: str = "fp32"
+    dynamic: str = "none"
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+    target: str | None = None  # the runtime a Q/DQ model's form was made for (quantize/flavours.py)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise EdgeDepthError(f"precision {self.precision!r} is not one of: {', '.join(PRECISIONS)}")
+        if self.dynamic not in DYNAMIC_AXES:
+            raise EdgeDepthError(f"dynamic axes {self.dynamic!r} are not one of: {', '.join(DYNAMIC_AXES)}")
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """(H, W) the artifact takes, None when its height and width are dynamic."""
+        return None if "height" in DYNAMIC_AXES[self.dynamic].values() else self.spec.input_size
+
+    @property
+    def batched(self) -> bool:
+        return "batch" in DYNAMIC_AXES[self.dynamic].values()
+
+    def with_changes(self, **changes: Any) -> ArtifactFacts:
+        return replace(self, **changes)
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.spec.to_record(), "precision": self.precision, "dynamic": self.dynamic, "source": self.provenance,
+                **({"target": self.target} if self.target else {})}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], what: str = "the sidecar") -> ArtifactFacts:
+        spec = ModelSpec.from_record(record, what)
+        try:
+            return cls(spec, record.get("precision", "fp32"), record.get("dynamic", "none"), dict(record.get("source") or {}),
+                       record.get("target"))
+        except EdgeDepthError as exc:
+            raise EdgeDepthError(f"{what}: {exc.message}")

@@ -1,8 +1,8 @@
-"""Training and evaluation of a depth network on a DIODE-layout folder.
+"""Training of a depth network on a DIODE-layout folder.
 
 Training uses the folder's train split (all of it when no split folder exists), divided by scene 90/10 into
 train and validation (`diode.split_by_scene`); the folder's official val/ split stays untouched for
-`evaluate`, which scores evaluation.py's held-out set. Ground truth outside the model's depth range (DIODE's
+`evaluate`, which scores the held-out set (measure/). Ground truth outside the model's depth range (DIODE's
 outdoor depth runs to 350 m) is neither trained on nor validated against, as in evaluation. Every prediction
 is scored beside the constant-median-depth baseline: a model that does not beat it by a wide margin has
 learned nothing about depth.
@@ -11,7 +11,7 @@ One code path serves one process and a `torchrun` job (`distributed`): under tor
 DistributedDataParallel and each rank trains on its share of every global batch (DistributedSampler, seeded,
 reshuffled each epoch). Whatever the ranks must agree on is computed from all of them: the precise-BatchNorm
 statistics, the validation loss and metrics, hence the learning-rate schedule and the best epoch. Rank 0
-alone logs, draws progress and writes checkpoints. Every random draw derives from (seed, epoch), so a run
+alone logs, reports progress and writes checkpoints. Every random draw derives from (seed, epoch), so a run
 resumed from its last checkpoint repeats exactly what the interrupted one would have done.
 """
 
@@ -33,34 +33,22 @@ from .data.transforms import augment, preprocess, resize_nearest
 from .distributed import Distributed, from_env, joined
 from .errors import EdgeDepthError, RuntimeMissing
 from .losses import LossWeights, depth_loss
+from .measure.heldout import evenly_spaced, median_depth
 from .memory import activation_bytes, check_fits
 from .metrics import depth_metrics, mean_metrics, scored_mask
-from .models import (
-    DEFAULT_DEPTH,
-    check_input_size,
-    create_model,
-    load_training_state,
-    read_checkpoint_meta,
-    save_checkpoint,
-)
-from .sources import ModelSource, resolve_source
+from .models import create_model, load_training_state, read_checkpoint_meta, save_checkpoint
+from .progress import Progress, silent
+from .spec import DepthRange, ModelSpec
 
+#: The depth range every model edgedepth trains claims (the default; evaluation's window follows it).
+DEPTH = DepthRange()
 #: The precise-BatchNorm pass: this many training images, evenly spaced, in batches of PRECISE_BN_BATCH.
 PRECISE_BN_IMAGES = 128
 PRECISE_BN_BATCH = 32
 VAL_BATCH = 16  # the validation loss is a mean per batch: batches are dealt to the ranks whole
-#: `evaluate` loads this many held-out images at a time (decoded, preprocessed and at model size: about 7 MB
-#: each for DIODE at 512×512, so a chunk stays under half a gigabyte).
-EVAL_CHUNK = 64
-#: The median-depth baseline reads at most this many evenly spaced training depth maps: all of any synthetic
-#: set here, a bounded read on DIODE (its 25,458 maps at 512×512 are 27 GB of float32).
-MEDIAN_IMAGES = 1024
 #: DataLoader processes per GPU when --workers is not given (fewer when the node's cores are fewer): on one
 #: H200, 8 fed DeepLabv3-ResNet50 at 512×512 at 96 % of its rate on a batch kept on the GPU (191 vs 200 images/s).
 MAX_WORKERS = 8
-#: Off a terminal a progress line every this many seconds: a log shows the run is alive between epoch lines
-#: (the demo's epochs take minutes on 2 cores).
-PROGRESS_LINE_SECONDS = 30.0
 #: Training's peak resident memory grows by 0.83–1.37 times the activations of a micro-batch
 #: (`memory.activation_bytes`), measured on CPU: lraspp 1.37, 1.15 (batch 4, 128² → 256² → 512²) and 1.10
 #: (batch 4 → 8 at 256²), deeplabv3-mobilenet 1.12 (batch 4 → 8 at 256²), deeplabv3-resnet50 0.83 (batch 2 → 4
@@ -103,7 +91,7 @@ def _load(sample: diode.Sample, size: tuple[int, int]) -> tuple[np.ndarray, np.n
     """rgb as decoded; depth and valid at the model size, valid only inside the model's depth range."""
     rgb, depth, valid = diode.load_sample(sample)
     depth = resize_nearest(depth, size)
-    valid, _ = scored_mask(depth, resize_nearest(valid, size), DEFAULT_DEPTH["min_depth"], DEFAULT_DEPTH["max_depth"])
+    valid, _ = scored_mask(depth, resize_nearest(valid, size), DEPTH.min_depth, DEPTH.max_depth)
     return rgb, depth, valid
 
 
@@ -238,12 +226,6 @@ def training_split(data: str | os.PathLike) -> tuple[list[diode.Sample], list[di
     return train, val
 
 
-def median_depth(samples: Sequence[diode.Sample], size: tuple[int, int]) -> float:
-    """Median valid depth at model size over at most MEDIAN_IMAGES evenly spaced samples."""
-    depths = (_load(samples[i], size) for i in _evenly_spaced(len(samples), MEDIAN_IMAGES))
-    return float(np.median(np.concatenate([depth[valid] for _, depth, valid in depths])))
-
-
 def last_checkpoint_path(output: str | os.PathLike) -> Path:
     """`<output stem>.last.pt` beside the best checkpoint: the latest epoch, with what `--resume` needs."""
     output = Path(output)
@@ -251,12 +233,15 @@ def last_checkpoint_path(output: str | os.PathLike) -> Path:
 
 
 def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfig = TrainConfig(),
-          progress: bool = True, log: Callable[[str], None] = print,
+          progress: Progress = silent, log: Callable[[str], None] = print,
           resume: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train `config.arch` on `data`, or go on from `resume` (a `last_checkpoint_path`). After every epoch the
     latest state goes to `last_checkpoint_path(output)`, and the best epoch (lowest validation loss) to
     `output`. Returns the best epoch's meta (on every rank under torchrun)."""
-    size = check_input_size(config.arch, config.size)
+    from .models import arch_spec
+
+    spec = ModelSpec(config.arch, tuple(config.size), depth=DEPTH, size_multiple=arch_spec(config.arch).size_multiple)
+    size = spec.input_size
     output = Path(output)
     where = placement(config.device, from_env())
     with joined(config.device) as job:
@@ -265,24 +250,20 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
         train_samples, val_samples = training_split(data)
         resumed = _resume_state(resume, config, size, (train_samples, val_samples), output, job) if resume else None
         loader = training_loader(train_samples, size, config, where, job)
-        spread = _evenly_spaced(len(train_samples), PRECISE_BN_IMAGES)
+        spread = evenly_spaced(len(train_samples), PRECISE_BN_IMAGES)
         bn_share = _batch_share(len(spread), PRECISE_BN_BATCH, job)
         val_share = _batch_share(len(val_samples), VAL_BATCH, job)
         _check_memory(config, size, where, config.batch_size // (job.world_size * config.accumulate),
                       len(bn_share) + len(val_share))
         bn_images = _Loaded([train_samples[spread[i]] for i in bn_share], size)
         val_set = _Loaded([val_samples[i] for i in val_share], size)
-        depth_range = dict(DEFAULT_DEPTH)
-        median = job.from_main(median_depth(train_samples, size) if job.is_main else None)
+        median = job.from_main(median_depth(train_samples, size, DEPTH) if job.is_main else None)
 
         net = create_model(config.arch, config.backbone_weights)
         _start_at_median(net, median)
         meta = {
-            "arch": config.arch,
-            "input_size": list(size),
-            "depth": depth_range,
             "baseline": {"kind": "constant median depth", "median_depth": median,
-                         "metrics": _baseline_metrics(val_set, val_share, median, depth_range, job)},
+                         "metrics": _baseline_metrics(val_set, val_share, median, job)},
             "train": {
                 "data": str(data), "train_samples": len(train_samples), "val_samples": len(val_samples),
                 "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
@@ -302,29 +283,29 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
             return {**meta, "metrics": metrics, "train": {**meta["train"], "epoch": epoch, "best_epoch": best["epoch"]}}
 
         steps = (config.epochs - first + 1) * len(loader)
-        with _progress(progress and job.is_main, steps, config.epochs, log) as advance:
-            for epoch in range(first, config.epochs + 1):
-                start_epoch(loader, epoch, config.seed, job)
-                model.train()
-                for batch in loader:
-                    loss = train_step(model, batch, optimizer, scaler, where, depth_range["max_depth"], config.loss,
-                                      config.accumulate)
-                    advance(epoch, loss)
-                _recompute_batchnorm(net, bn_images, where, job)
-                val_loss, metrics = _validate(net, val_set, val_share, where, job, depth_range, config.loss)
-                scheduler.step(val_loss)
-                if best is None or val_loss < best["val_loss"]:
-                    best = {"epoch": epoch, "val_loss": val_loss, "metrics": metrics}
-                    if job.is_main:
-                        save_checkpoint(output, net, at(epoch, metrics))
-                if job.is_main:  # after the best: a run killed between the two redoes this epoch
-                    save_checkpoint(last_checkpoint_path(output), net, at(epoch, metrics), training_state={
-                        "epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
-                log(f"epoch {epoch:3d}  val loss {val_loss:.4f}  AbsRel {metrics['abs_rel']:.3f}  "
-                    f"δ1 {metrics['delta1']:.3f}  RMSE {metrics['rmse']:.2f} m  lr {optimizer.param_groups[0]['lr']:.1e}")
+        report, done = progress if job.is_main else silent, 0
+        for epoch in range(first, config.epochs + 1):
+            start_epoch(loader, epoch, config.seed, job)
+            model.train()
+            for batch in loader:
+                train_step(model, batch, optimizer, scaler, where, DEPTH.max_depth, config.loss, config.accumulate)
+                done += 1
+                report(f"training: epoch {epoch}/{config.epochs}", done, steps)
+            _recompute_batchnorm(net, bn_images, where, job)
+            val_loss, metrics = _validate(net, val_set, val_share, where, job, config.loss)
+            scheduler.step(val_loss)
+            if best is None or val_loss < best["val_loss"]:
+                best = {"epoch": epoch, "val_loss": val_loss, "metrics": metrics}
+                if job.is_main:
+                    save_checkpoint(output, net, spec, at(epoch, metrics))
+            if job.is_main:  # after the best: a run killed between the two redoes this epoch
+                save_checkpoint(last_checkpoint_path(output), net, spec, at(epoch, metrics), training_state={
+                    "epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
+            log(f"epoch {epoch:3d}  val loss {val_loss:.4f}  AbsRel {metrics['abs_rel']:.3f}  "
+                f"δ1 {metrics['delta1']:.3f}  RMSE {metrics['rmse']:.2f} m  lr {optimizer.param_groups[0]['lr']:.1e}")
         job.barrier()  # every rank returns once rank 0's checkpoints are on disk
-    return at(best["epoch"], best["metrics"])
+    return {**at(best["epoch"], best["metrics"]), **spec.to_record()}
 
 
 def _check_memory(config: TrainConfig, size: tuple[int, int], where: Placement, micro_batch: int, held: int) -> None:
@@ -392,12 +373,6 @@ def _silent(line: str) -> None:
     """The log of every rank but 0."""
 
 
-def _evenly_spaced(count: int, at_most: int) -> np.ndarray:
-    """At most `at_most` indices spread evenly over range(count) (the items are in path order, indoors before
-    outdoor, so a prefix would see one domain only)."""
-    return np.unique(np.linspace(0, count - 1, min(at_most, count)).round().astype(int))
-
-
 def _batch_share(count: int, batch_size: int, job: Distributed) -> list[int]:
     """Indices of this rank's whole batches of range(count) (batches dealt round-robin)."""
     return [i for start in job.shard(range(0, count, batch_size)) for i in range(start, min(start + batch_size, count))]
@@ -453,7 +428,7 @@ def _average_batchnorm(layers: list[torch.nn.Module], job: Distributed) -> None:
 
 @torch.no_grad()
 def _validate(model: torch.nn.Module, val_set: _Loaded, indices: Sequence[int], where: Placement, job: Distributed,
-              depth_range: dict, weights: LossWeights) -> tuple[float, dict[str, float]]:
+              weights: LossWeights) -> tuple[float, dict[str, float]]:
     """Validation loss (each batch's loss weighted by its images) and mean per-image metrics over every rank's
     whole batches (`val_set` holds the images `indices`): the batches and sums of one process, on every rank."""
     model.eval()
@@ -461,121 +436,16 @@ def _validate(model: torch.nn.Module, val_set: _Loaded, indices: Sequence[int], 
     for k, (x, depth, valid) in enumerate(val_set.batches(VAL_BATCH)):
         first = indices[k * VAL_BATCH]
         pred = model(where.images(x)).float()
-        losses[first] = depth_loss(pred, depth.to(where.device), valid.to(where.device), depth_range["max_depth"],
+        losses[first] = depth_loss(pred, depth.to(where.device), valid.to(where.device), DEPTH.max_depth,
                                    weights).item() * len(x)
         for offset, (p, d, v) in enumerate(zip(pred.cpu().numpy(), depth.numpy(), valid.numpy())):
-            per_image[first + offset] = depth_metrics(p, d, v, depth_range["min_depth"], depth_range["max_depth"])
+            per_image[first + offset] = depth_metrics(p, d, v, DEPTH.min_depth, DEPTH.max_depth)
     per_image = job.gather(per_image)
     return sum(job.gather(losses)) / len(per_image), mean_metrics(per_image)
 
 
-def _baseline_metrics(val_set: _Loaded, indices: Sequence[int], median: float, depth_range: dict,
-                      job: Distributed) -> dict[str, float]:
+def _baseline_metrics(val_set: _Loaded, indices: Sequence[int], median: float, job: Distributed) -> dict[str, float]:
     """The constant-median-depth baseline's mean per-image metrics over every rank's validation images."""
-    per_image = {i: depth_metrics(np.full(depth.shape, median), depth, valid, depth_range["min_depth"], depth_range["max_depth"])
+    per_image = {i: depth_metrics(np.full(depth.shape, median), depth, valid, DEPTH.min_depth, DEPTH.max_depth)
                  for i, (_, depth, valid) in zip(indices, val_set.items)}
     return mean_metrics(job.gather(per_image))
-
-
-def evaluate_model(model: ModelSource | str | os.PathLike, data: str | os.PathLike, device: str = "cpu",
-                   min_depth: float | None = None, max_depth: float | None = None) -> dict[str, Any]:
-    """The model's and the median baseline's metrics on the held-out images of `data` (evaluation.py's policy)
-    inside the window [min_depth, max_depth] (default: the model's depth range), with the model's breakdown by
-    depth range and domain; outputs that are not metric depth are aligned first, as their output kind says.
-    `model`: a resolved source, or a model file of any form `sources.resolve_source` reads alone. The baseline's
-    median is the one training recorded, else that of the folder's images outside the held-out set. Images are
-    loaded EVAL_CHUNK at a time, so memory stays bounded on DIODE's 771 val images; under torchrun each rank
-    scores its share, every rank returns the whole result."""
-    from .calibration import load_split
-    from .evaluation import ALIGNMENTS, EvalSet, Tally, Window, held_out_samples
-
-    source = model if isinstance(model, ModelSource) else resolve_source(model)
-    size = source.input_size
-    window = Window.of(source.depth, min_depth, max_depth)
-    samples = held_out_samples(data)
-    if not samples:
-        raise EdgeDepthError(f"{data} has no held-out scene (a single scene cannot be split); give a DIODE root with a "
-                             "val/ split, or a folder of several scenes")
-    recorded = source.meta.get("baseline", {}).get("median_depth")
-    predict = _predictor(source, placement(device, from_env()))
-
-    with joined(device) as job:
-        median = recorded or job.from_main(median_depth(load_split(data)[0], size) if job.is_main else None)
-        tallies, mine = {}, job.shard(range(len(samples)))
-        for start in range(0, len(mine), EVAL_CHUNK):
-            indices = mine[start : start + EVAL_CHUNK]
-            part = EvalSet([samples[i] for i in indices], size, window, source.preprocessing)
-            baseline = [np.full(size, median, np.float32)] * len(part)
-            tallies[indices[0]] = (part.tally(part.predict(predict), output_kind=source.output_kind), part.tally(baseline))
-        parts = job.gather(tallies)
-    model_tally, baseline_tally = Tally.total(p[0] for p in parts), Tally.total(p[1] for p in parts)
-    if not model_tally.images:
-        raise EdgeDepthError(f"no held-out image of {data} has ground truth inside {window.min_depth:g}–"
-                             f"{window.max_depth:g} m; widen the evaluation window (min and max depth)")
-    return {
-        "source": source.origin,
-        "data": str(data),
-        "images": len(model_tally.images),
-        "held_out": model_tally.describe(),
-        "output_kind": source.output_kind,
-        "alignment": ALIGNMENTS[source.output_kind],
-        "model": model_tally.score(),
-        "baseline": baseline_tally.score(),
-        "baseline_median_depth": median,
-        "breakdown": model_tally.breakdown(),
-    }
-
-
-def _predictor(source: ModelSource, where: Placement) -> Callable[[np.ndarray], np.ndarray]:
-    """N×3×H×W → N×1×H×W: the PyTorch model on `where`, or a bare ONNX in ONNX Runtime on the CPU."""
-    if source.model is None:
-        if where.device.type != "cpu":
-            raise EdgeDepthError(f"{source.origin} is an ONNX: evaluate runs it in ONNX Runtime on the cpu, not "
-                                 f"{where.device.type}; evaluate it on the cpu, or evaluate the PyTorch model it was exported from")
-        from .backends import LoadOptions, usable_backend
-
-        return usable_backend("onnxruntime").load(source.onnx, LoadOptions()).infer
-    model = source.model.to(where.device, memory_format=where.memory_format)
-
-    @torch.no_grad()
-    def predict(x: np.ndarray) -> np.ndarray:
-        return model(where.images(torch.from_numpy(x))).float().cpu().numpy()
-
-    return predict
-
-
-class _progress:
-    """Progress over training steps: a rich bar on a terminal; elsewhere (a log file, a pipe, a batch job), where
-    a bar draws nothing, a plain line through `log` every PROGRESS_LINE_SECONDS. Silent when not `enabled`."""
-
-    def __init__(self, enabled: bool, total: int, epochs: int, log: Callable[[str], None]):
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.plain = enabled and not self.bar.console.is_terminal
-        self.bar.disable = not enabled or self.plain
-        self.total, self.epochs, self.log = total, epochs, log
-
-    def __enter__(self) -> Callable[[int, torch.Tensor], None]:
-        """advance(epoch, loss): one step done. The loss is read (which waits for the GPU) only when shown."""
-        import time
-
-        self.bar.start()
-        task = self.bar.add_task("training", total=self.total)
-        done, started = 0, time.monotonic()
-        last_line = started
-
-        def advance(epoch: int, loss: torch.Tensor) -> None:
-            nonlocal done, last_line
-            done += 1
-            if self.plain and time.monotonic() - last_line >= PROGRESS_LINE_SECONDS:
-                last_line = time.monotonic()
-                self.log(f"training: epoch {epoch}/{self.epochs}, step {done}/{self.total} ({done / self.total:.0%}), "
-                         f"loss {loss.item():.4f}, {done / (last_line - started):.2f} steps/s")
-            elif not self.bar.disable:
-                self.bar.update(task, advance=1, description=f"epoch {epoch}/{self.epochs} loss {loss.item():.4f}")
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        self.bar.stop()

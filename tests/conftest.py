@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edgedepth.artifacts import write_sidecar
+from edgedepth.spec import ModelSpec
 
 
 def pytest_addoption(parser):
@@ -64,7 +65,7 @@ def random_checkpoint(tmp_path_factory):
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    return save_checkpoint(path, create_model("lraspp_mobilenet_v3_large"), {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
+    return save_checkpoint(path, create_model("lraspp_mobilenet_v3_large"), ModelSpec("lraspp_mobilenet_v3_large", (64, 64)))
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +83,7 @@ def trained_checkpoint(tmp_path_factory, synthetic_root):
     from edgedepth.train import TrainConfig, train
 
     path = tmp_path_factory.mktemp("trained") / "model.pt"
-    train(synthetic_root, path, TrainConfig(size=(64, 64), epochs=8, batch_size=4), progress=False, log=lambda line: None)
+    train(synthetic_root, path, TrainConfig(size=(64, 64), epochs=8, batch_size=4), log=lambda line: None)
     return path
 
 

@@ -14,22 +14,37 @@ from edgedepth.backends import BACKENDS, Backend, get_backend
 
 PACKAGE = Path(edgedepth.__file__).parent
 
-#: Every module of the package, lowest layer first (DESIGN.md, "Layers"). A module may import from its own
-#: layer and those below, never from a layer above. The package root (`edgedepth/__init__.py`) is the public
-#: face: anyone may read `__version__` from it, and it names its API lazily, so it is in no layer.
-#: A new module must be placed here: the test fails on a module it does not know.
+#: Every module of the package, lowest layer first (DESIGN.md, "Layers"). A module may import only from the
+#: layers below its own, never from its own layer or one above: the layers are fine-grained so that a wrong
+#: dependency shows (scoring does not read calibration policy, training does not resolve user models, the
+#: library does not draw). The package root (`edgedepth/__init__.py`) is the public face: anyone may read
+#: `__version__` from it, and it names its API lazily, so it is in no layer. A new module must be placed here:
+#: the test fails on a module it does not know.
 LAYERS = [
-    {"errors", "artifacts", "onnx_graph", "distributed", "memory"},
-    {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
-     "colormaps"},
-    {"spec", "models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
-    {"measure"},
-    {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
-    {"quantize", "quantize.pipeline", "quantize.budget", "quantize.coverage", "quantize.evaluate", "quantize.flavours",
-     "quantize.float_layers", "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export",
-     "train", "capi", "runtime"},
-    {"bench", "report", "predict"},
-    {"cli", "demo", "__main__"},
+    {"errors"},
+    {"progress", "distributed", "memory", "artifacts"},
+    {"onnx_graph", "data.transforms", "metrics", "losses", "colormaps", "torchfiles", "wrappers"},
+    {"data", "data.diode", "data.images", "data.video"},
+    {"data.synthetic", "data.split", "spec"},
+    {"models", "measure", "measure.compare", "fitting"},
+    {"measure.heldout"},
+    {"measure.breakdown", "calibration", "train"},
+    {"sources"},
+    {"fusion", "fp16", "backends"},
+    {"backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
+    {"measure.timing"},
+    {"measure.judge", "measure.evaluate", "quantize.flavours", "quantize.float_layers", "quantize.coverage",
+     "quantize.speed"},
+    {"quantize.ort_engine", "quantize.nncf_engine", "quantize.budget"},
+    {"quantize.transform"},
+    {"quantize.judged"},
+    {"quantize", "export", "runtime", "capi"},
+    {"bench", "predict"},
+    {"report"},
+    {"ui"},
+    {"demo"},
+    {"cli"},
+    {"__main__"},
 ]
 #: Runtimes that only the code needing them may load (DESIGN.md: Polygraphy's import hygiene).
 RUNTIMES = ("onnx", "onnxruntime", "openvino", "tensorrt", "nncf", "av")
@@ -80,18 +95,42 @@ def test_every_module_has_a_layer():
     assert placed - set(package_modules()) == set(), "LAYERS names a module that no longer exists"
 
 
-def test_no_module_imports_a_layer_above_it():
-    upward = [
+def test_no_module_imports_its_own_layer_or_one_above_it():
+    """A package's modules may read its `__init__` (backends' Runner and options), which sits below them."""
+    wrong = [
         f"{name} (layer {layer_of(name)}) imports {target} (layer {layer_of(target)})"
         for name in package_modules()
         for target in imported_modules(name)
-        if layer_of(target) > layer_of(name)
+        if layer_of(target) >= layer_of(name)
     ]
-    assert upward == []
+    assert wrong == []
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("measure.heldout", "calibration"),  # scoring reads the data's split, not the calibration policy
+    ("train", "sources"),  # training builds registered archs; resolving a user's model is the caller's
+    ("report", "ui"),  # rendering gives cells and lines; only the CLI draws
+])
+def test_the_layers_forbid_the_imports_that_would_blur_them(module, forbidden):
+    assert layer_of(forbidden) >= layer_of(module)
+
+
+def test_only_the_command_line_draws_with_rich_and_only_backends_make_sessions():
+    """rich is imported by ui (and the CLI's modules) alone; every InferenceSession and compile_model call is made
+    in backends/, so a runtime's settings are chosen in one place."""
+    drawing, sessions = [], []
+    for name in package_modules():
+        path = PACKAGE.joinpath(*name.split("."))
+        source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
+        if "rich" in source and re.search(r"^\s*(from|import) rich", source, re.M) and name not in KNOW_THE_CLI + ("ui",):
+            drawing.append(name)
+        if re.search(r"InferenceSession\(|\.compile_model\(", source) and not name.startswith("backends"):
+            sessions.append(name)
+    assert drawing == [] and sessions == []
 
 
 def test_the_import_scan_sees_relative_and_lazy_imports():
-    assert "artifacts" in imported_modules("fp16") and "onnx_graph" in imported_modules("fp16")
+    assert "artifacts" in imported_modules("fp16") and "sources" in imported_modules("fp16")
     assert "fp16" in imported_modules("backends.tensorrt")  # imported inside build()
     assert "backends" in imported_modules("backends.openvino")  # `from . import Runner`
 

@@ -68,6 +68,9 @@ def test_onnx_facts(float_onnx, int8_onnx, tmp_path):
     assert compute_nodes(float_model) and all(name for name in compute_nodes(float_model))
     bare = tmp_path / "bare.int8.onnx"  # no sidecar: the graph decides
     onnx.save(int8_model, bare)
-    assert (precision_of(float_onnx, {}), precision_of(bare)) == ("fp32", "int8")
-    assert precision_of(bare, {"precision": "fp16"}) == "fp16"  # the sidecar's word wins
+    assert (precision_of(float_onnx), precision_of(bare)) == ("fp32", "int8")
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx.save(convert_float_to_float16(float_model, keep_io_types=True), tmp_path / "half.onnx")
+    assert precision_of(tmp_path / "half.onnx") == "fp16"  # float16 weights
     assert json.loads(sidecar_path(int8_onnx).read_text())["precision"] == "int8"

@@ -8,8 +8,9 @@ from click.testing import CliRunner
 
 from edgedepth.bench import PLANS, BenchOptions, run_bench
 from edgedepth.cli import main
-from edgedepth.evaluation import FIDELITY_KEYS
+from edgedepth.measure.heldout import FIDELITY_KEYS
 from edgedepth.metrics import METRIC_KEYS
+from edgedepth.spec import ModelSpec
 
 LATENCY_KEYS = {"median_ms", "p90_ms", "p99_ms", "fps", "runs"}
 ROW_KEYS = {"backend", "precision", "device", "status", "reason", "artifact", "artifact_mb", "settings",
@@ -203,7 +204,7 @@ def test_artifact_for_another_size_gives_a_failed_row_not_a_crash(random_checkpo
     other = tmp_path / "model-96.onnx"
     torch.onnx.export(model, torch.zeros(1, 3, 96, 96), other, input_names=["rgb"], output_names=["depth"],
                       opset_version=17, dynamo=False)
-    write_sidecar(other, {"arch": meta["arch"], "input_size": [96, 96], "precision": "fp32"})
+    write_sidecar(other, {**ModelSpec(meta["arch"], (96, 96)).to_record(), "precision": "fp32"})
     options = BenchOptions(backends=("torch", "openvino"), warmup=0, runs=1, images=1, engines=tmp_path,
                            onnx_sources={"fp32": other, "openvino": other})
     report = run_bench(random_checkpoint, synthetic_root, options)

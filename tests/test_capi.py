@@ -23,6 +23,7 @@ from edgedepth.cli import main
 from edgedepth.data.diode import find_samples, load_sample
 from edgedepth.data.synthetic import generate
 from edgedepth.data.transforms import IMAGENET, Preprocessing, preprocess, resize_bilinear
+from edgedepth.spec import ModelSpec
 
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("cc") is None,
                                 reason="the C runtime needs cmake and a C compiler (apt-get install cmake gcc)")
@@ -62,7 +63,7 @@ def probe_onnx(tmp_path_factory):
 
 
 def probe_sidecar(preprocessing: Preprocessing) -> dict:
-    return {"input_size": [64, 64], "dynamic": "none", "precision": "fp32", "preprocessing": preprocessing.record()}
+    return ModelSpec("probe", (64, 64), preprocessing).to_record()
 
 
 @pytest.fixture(scope="module")

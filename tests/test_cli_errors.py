@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from edgedepth.cli import main
 from edgedepth.models import create_model, save_checkpoint
+from edgedepth.spec import ModelSpec
 
 
 def run(*args):
@@ -67,7 +68,7 @@ def test_size_the_arch_cannot_tile(synthetic_root, tmp_path):
 
 def test_checkpoint_of_another_arch(synthetic_root, tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", create_model("lraspp_mobilenet_v3_large"),
-                           {"arch": "deeplabv3_resnet50", "input_size": (64, 64)})
+                           ModelSpec("deeplabv3_resnet50", (64, 64)))
     assert "do not fit arch 'deeplabv3_resnet50'" in run("evaluate", path, "--data", synthetic_root)
 
 

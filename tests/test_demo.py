@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from edgedepth.artifacts import read_sidecar
 from edgedepth.cli import main
 from edgedepth.demo import Demo, evaluate_model, export_model, quantize_model, synthesise, train_model
-from edgedepth.evaluation import BASELINE_GAIN_BAR
+from edgedepth.measure.evaluate import BASELINE_GAIN_BAR
 from edgedepth.quantize import Budget
 from edgedepth.quantize.budget import quantized_layers
 

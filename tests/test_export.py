@@ -14,11 +14,12 @@ from edgedepth.artifacts import sha256
 from edgedepth.cli import main
 from edgedepth.export import DEFAULT_OPSET, PRODUCER, export_onnx
 from edgedepth.models import ARCHS, create_model, load_checkpoint, save_checkpoint
+from edgedepth.spec import ModelSpec
 
 
 def make_checkpoint(path, arch, size=(64, 64)):
     torch.manual_seed(0)
-    return save_checkpoint(path, create_model(arch), {"arch": arch, "input_size": size})
+    return save_checkpoint(path, create_model(arch), ModelSpec(arch, size))
 
 
 def run_onnx(path, batch):
@@ -125,7 +126,7 @@ def corrupt_checkpoint(tmp_path):
 
 
 def unknown_arch_checkpoint(tmp_path):
-    return save_checkpoint(tmp_path / "unknown.pt", torch.nn.Conv2d(3, 1, 1), {"arch": "resnet9000", "input_size": (64, 64)})
+    return save_checkpoint(tmp_path / "unknown.pt", torch.nn.Conv2d(3, 1, 1), ModelSpec("resnet9000", (64, 64)))
 
 
 @pytest.mark.parametrize(

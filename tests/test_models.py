@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from edgedepth.errors import EdgeDepthError
-from edgedepth.models import ARCHS, check_input_size, create_model, load_checkpoint, save_checkpoint
+from edgedepth.models import ARCHS, create_model, load_checkpoint, save_checkpoint
+from edgedepth.spec import ModelSpec
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
@@ -23,7 +24,7 @@ def test_reference_model_is_deeplabv3_resnet50_with_a_plain_one_channel_head():
 def test_checkpoint_rebuilds_the_model_from_its_metadata(tmp_path):
     torch.manual_seed(0)
     model = create_model("lraspp_mobilenet_v3_large").eval()
-    path = save_checkpoint(tmp_path / "m.pt", model, {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
+    path = save_checkpoint(tmp_path / "m.pt", model, ModelSpec("lraspp_mobilenet_v3_large", (64, 64)))
     loaded, meta = load_checkpoint(path)
     assert meta["arch"] == "lraspp_mobilenet_v3_large" and meta["input_size"] == [64, 64]
     assert {"depth", "preprocessing", "edgedepth_version"} <= set(meta)
@@ -47,14 +48,17 @@ def test_backbone_weights_load_from_a_local_file(tmp_path):
 def test_unknown_arch_and_bad_sizes_are_clear_errors():
     with pytest.raises(EdgeDepthError, match="unknown arch 'resnet9000'"):
         create_model("resnet9000")
+    def spec(arch, size):  # what train checks a size with
+        return ModelSpec(arch, size, size_multiple=ARCHS[arch].size_multiple)
+
     with pytest.raises(EdgeDepthError, match="multiples of 16"):
-        check_input_size("lraspp_mobilenet_v3_large", (100, 64))
-    assert check_input_size("deeplabv3_resnet50", (72, 64)) == (72, 64)
+        spec("lraspp_mobilenet_v3_large", (100, 64))
+    assert spec("deeplabv3_resnet50", (72, 64)).input_size == (72, 64)
 
 
 def test_checkpoint_of_another_arch_or_corrupt_file_is_refused(tmp_path):
     model = create_model("lraspp_mobilenet_v3_large")
-    path = save_checkpoint(tmp_path / "m.pt", model, {"arch": "deeplabv3_mobilenet_v3_large", "input_size": (64, 64)})
+    path = save_checkpoint(tmp_path / "m.pt", model, ModelSpec("deeplabv3_mobilenet_v3_large", (64, 64)))
     with pytest.raises(EdgeDepthError, match="do not fit arch 'deeplabv3_mobilenet_v3_large'"):
         load_checkpoint(path)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

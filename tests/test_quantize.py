@@ -11,12 +11,21 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from edgedepth.artifacts import is_finished, read_sidecar, sha256
-from edgedepth.calibration import CalibrationSet, CalibrationWarning, load_split
+from edgedepth.calibration import CalibrationSet, CalibrationWarning
 from edgedepth.cli import main
+from edgedepth.data.split import Split
 from edgedepth.errors import EdgeDepthError
-from edgedepth.quantize import Budget, quantize_onnx
+from edgedepth.quantize import Budget
+from edgedepth.quantize.judged import quantize_on_data
+from edgedepth.spec import ModelSpec
 
 SAMPLES = 8
+SPEC = ModelSpec("lraspp_mobilenet_v3_large", (64, 64))
+
+
+def quantize_onnx(float_onnx, data, output, accuracy_budget=None, **options):
+    """What `edgedepth quantize` runs: calibrated, judged on the held-out images, within a budget if given."""
+    return quantize_on_data(float_onnx, data, output, budget=accuracy_budget, **options)[0]
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +52,7 @@ def depth_checkpoint(tmp_path_factory):
             conv.bias.zero_()
         head.low_classifier.bias.fill_(6.0)
     path = tmp_path_factory.mktemp("ckpt") / "depth.pt"
-    return save_checkpoint(path, model, {"arch": "lraspp_mobilenet_v3_large", "input_size": (64, 64)})
+    return save_checkpoint(path, model, ModelSpec("lraspp_mobilenet_v3_large", (64, 64)))
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +176,9 @@ def test_sidecar_and_manifest_record_how_it_was_made(quantized, float_model):
 
 
 def test_manifest_picks_the_same_samples_for_the_same_seed(synthetic_root):
-    pool, _ = load_split(synthetic_root)
-    pick = lambda seed: CalibrationSet.pick(pool, 6, (64, 64), seed, root=synthetic_root).manifest  # noqa: E731
+    split = Split.of(synthetic_root)
+    pool = split.pool
+    pick = lambda seed: CalibrationSet.pick(split, 6, SPEC, seed).manifest  # noqa: E731
     first, again, other = pick(0), pick(0), pick(1)
     assert first["files"] == again["files"] and first["sha256"] == again["sha256"]
     assert [f["rgb"] for f in first["files"]] != [f["rgb"] for f in other["files"]]
@@ -181,8 +191,7 @@ def test_calibration_set_feeds_ort_and_nncf_with_inference_preprocessing(synthet
     from edgedepth.data import diode
     from edgedepth.data.transforms import preprocess
 
-    pool, _ = load_split(synthetic_root)
-    calibration = CalibrationSet.pick(pool, 3, (64, 64), root=synthetic_root)
+    calibration = CalibrationSet.pick(Split.of(synthetic_root), 3, SPEC)
     reader = calibration.data_reader(start=1)
     fed = [reader.get_next()["rgb"] for _ in range(2)]
     assert reader.get_next() is None
@@ -301,7 +310,7 @@ def test_reverting_one_layer_rewires_it_to_float_and_ranks_sensitivity(quantized
     onnx.save(with_float_layers(onnx.load(int8), onnx.load(float_model), layers), tmp_path / "reverted.onnx")
     assert not quantized_layers(tmp_path / "reverted.onnx"), "with every layer reverted none reads a dequantized tensor"
     batches = [np.random.default_rng(i).standard_normal((1, 3, 64, 64), dtype=np.float32) for i in range(2)]
-    ranked = rank_by_sensitivity(float_model, int8, layers[:6], batches)
+    ranked = rank_by_sensitivity(float_model, int8, layers[:6], batches, SPEC)
     assert sorted(name for name, _ in ranked) == sorted(layers[:6])
     assert [value for _, value in ranked] == sorted((value for _, value in ranked), reverse=True)
 
@@ -531,11 +540,11 @@ def test_two_runs_from_one_source_at_once_both_succeed_and_write_nothing_beside_
 
 
 def test_no_valid_sample_fails(synthetic_root):
-    with pytest.raises(EdgeDepthError, match="no valid sample"):
-        CalibrationSet.pick([], 4, (64, 64))
-    pool, _ = load_split(synthetic_root)
+    split = Split.of(synthetic_root)
+    with pytest.raises(EdgeDepthError, match="has no images to calibrate on"):
+        CalibrationSet.pick(Split(split.root, (), split.held_out, "val/ only"), 4, SPEC)
     with pytest.warns(CalibrationWarning):
-        assert len(CalibrationSet.pick(pool[:2], 4, (64, 64))) == 2
+        assert len(CalibrationSet.pick(Split(split.root, split.pool[:2], split.held_out, "two"), 4, SPEC)) == 2
 
 
 @pytest.mark.slow
@@ -548,10 +557,31 @@ def test_reference_model_at_full_size_quantizes_for_tensorrt_with_entropy(synthe
 
     torch.manual_seed(0)
     checkpoint = save_checkpoint(tmp_path / "r50.pt", create_model("deeplabv3_resnet50"),
-                                 {"arch": "deeplabv3_resnet50", "input_size": (512, 512)})
+                                 ModelSpec("deeplabv3_resnet50", (512, 512)))
     output = quantize_onnx(export_onnx(checkpoint, tmp_path / "r50.onnx"), synthetic_root, tmp_path / "r50.int8.onnx",
                            target="tensorrt", samples=4, method="entropy")
     activations, weights = zero_points_and_weights(output)
     assert activations and all(zp.dtype == np.int8 and not zp.any() for zp in activations)
     assert weights and all(scale.shape == (n,) for scale, _, _, n in weights)
     assert read_sidecar(output)["evaluation"]["held_out_samples"] > 0
+
+
+def test_a_float_layer_after_a_folded_relu_reads_it_through_the_relu(quantized, float_model):
+    """ONNX Runtime folds the Relu after a quantized conv into its UINT8 range and hands the conv the Relu's
+    output name; an SE block's Mul kept float (with the conv after it) must not read that tensor raw."""
+    from edgedepth.backends.onnxruntime import session_runner
+    from edgedepth.quantize.float_layers import with_float_layers
+
+    int8, source = onnx.load(quantized("openvino")), onnx.load(float_model)
+    producers = {out: node for node in int8.graph.node for out in node.output}
+    mul = next(node for node in source.graph.node if node.op_type == "Mul"
+               and any(producers.get(name) is not None and producers[name].op_type == "Conv" and name.endswith("Relu_output_0")
+                       for name in node.input))
+    consumer = next(node for node in source.graph.node if mul.output[0] in node.input)
+    kept = with_float_layers(int8, source, [mul.name, consumer.name])
+    assert any(node.op_type == "Relu" and node.name.endswith(".float") for node in kept.graph.node)
+    batches = [np.random.default_rng(i).uniform(-2, 2, (1, 3, 64, 64)).astype(np.float32) for i in range(2)]
+    reference = [session_runner(float_model).infer(b) for b in batches]
+    deviation = lambda model: max(float(np.abs(session_runner(model).infer(b) - r).max())  # noqa: E731
+                                  for b, r in zip(batches, reference))
+    assert deviation(kept) <= 2 * deviation(int8), "the float layers read pre-Relu values"

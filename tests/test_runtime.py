@@ -13,7 +13,9 @@ from edgedepth.artifacts import write_sidecar
 from edgedepth.backends import BuildOptions, get_backend
 from edgedepth.data.transforms import Preprocessing, preprocess, resize_bilinear
 from edgedepth.errors import EdgeDepthError
-from edgedepth.runtime import DepthModel, resolve
+from edgedepth.runtime import DepthModel
+from edgedepth.sources import resolve_source
+from edgedepth.spec import ModelSpec
 
 #: predict against the runner it wraps: the same preprocessing and runtime, so only the float rounding of
 #: the final resize may differ (none at model size). 1e-6 of the largest depth is far below any slip a wrong
@@ -121,17 +123,18 @@ def test_threads_share_one_model_safely(artifacts, photo):
 
 
 def test_resolve_reads_what_is_on_disk(artifacts):
-    assert resolve(artifacts["openvino_int8"]) == ("openvino", artifacts["openvino_int8"] / "model.xml")
-    assert resolve(artifacts["onnxruntime_build"])[0] == "onnxruntime"
-    assert resolve(artifacts["checkpoint"])[0] == "torch"
-    assert resolve(artifacts["float_onnx"], "openvino")[0] == "openvino"
+    ir = resolve_source(artifacts["openvino_int8"])
+    assert (ir.readers[0], ir.artifact) == ("openvino", artifacts["openvino_int8"] / "model.xml")
+    assert resolve_source(artifacts["onnxruntime_build"]).readers[0] == "onnxruntime"
+    assert resolve_source(artifacts["checkpoint"]).readers[0] == "torch"
+    assert resolve_source(artifacts["float_onnx"]).readers == ("onnxruntime", "openvino")
 
 
 def tensorrt_folder(tmp_path):
     folder = tmp_path / "trt"
     folder.mkdir()
     (folder / "model.engine").write_bytes(b"not really an engine")
-    write_sidecar(folder / "model.engine", {"backend": "tensorrt", "precision": "int8", "input_size": [64, 64]})
+    write_sidecar(folder / "model.engine", {**ModelSpec("net", (64, 64)).to_record(), "backend": "tensorrt", "precision": "int8"})
     return folder
 
 

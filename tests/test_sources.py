@@ -16,7 +16,8 @@ from torch import nn
 
 from edgedepth.artifacts import is_finished, read_sidecar
 from edgedepth.cli import main
-from edgedepth.sources import DEFAULT_INPUT_SIZE, ModelRequest, pick_output, resolve_source
+from edgedepth.fitting import DEFAULT_INPUT_SIZE, pick_output
+from edgedepth.sources import ModelRequest, resolve_source
 
 FAST = ["--warmup", "1", "--runs", "2", "--images", "2", "--calibration-samples", "4", "--threads", "1"]
 
@@ -125,7 +126,8 @@ def deeplab_state_dict(tmp_path_factory):
 def test_a_deeplab_state_dict_with_aux_head_and_ddp_prefix_is_the_same_network(deeplab_state_dict):
     path, net = deeplab_state_dict
     source = resolve_source(ModelRequest(path=path, arch="deeplabv3_resnet50", size=(64, 64)))
-    assert (source.form, source.arch, source.size_multiple, source.output_kind) == ("state_dict", "deeplabv3_resnet50", 8, "metric")
+    spec = source.spec
+    assert (source.form, spec.arch, spec.size_multiple, spec.output_kind) == ("state_dict", "deeplabv3_resnet50", 8, "metric")
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         assert torch.equal(source.model(x), net(x)["out"])
@@ -158,13 +160,13 @@ def test_the_depth_output_is_the_full_resolution_entry_or_the_declared_one():
 
 def test_the_size_multiple_is_found_by_trial_and_the_output_adapted():
     source = resolve_source(ModelRequest(factory="test_sources:patch_vit", size=(28, 42)))
-    assert source.size_multiple == PatchViT.PATCH and source.input_size == (28, 42)
+    assert source.spec.size_multiple == PatchViT.PATCH and source.spec.input_size == (28, 42)
     with torch.inference_mode():
         assert source.model(torch.randn(2, 3, 28, 42)).shape == (2, 1, 28, 42)  # N×H×W given its channel axis
     unsized = resolve_source(ModelRequest(factory="test_sources:encoder_decoder"))
-    assert unsized.size_multiple == 4 and unsized.input_size == DEFAULT_INPUT_SIZE  # a multiple of 4 already
+    assert unsized.spec.size_multiple == 4 and unsized.spec.input_size == DEFAULT_INPUT_SIZE  # a multiple of 4 already
     declared = resolve_source(ModelRequest(factory="test_sources:patch_vit", size_multiple=14))
-    assert declared.size_multiple == 14 and declared.input_size == (392, 518)  # 384x512 rounded up to multiples of 14
+    assert declared.spec.size_multiple == 14 and declared.spec.input_size == (392, 518)  # 384x512 rounded up to multiples of 14
 
 
 # --- the whole path, per form ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from edgedepth.data.synthetic import SCANNER_RANGE, generate, render
-from edgedepth.models import DEFAULT_DEPTH
+from edgedepth.spec import DepthRange
 
 
 def _digest(root):
@@ -45,6 +45,6 @@ def test_outdoor_sky_is_masked_invalid_and_depth_agrees_with_geometry():
     bottom, middle = depth[-1][mask[-1] > 0], depth[60][mask[60] > 0]
     assert bottom.mean() < middle.mean()
     # as in DIODE, ground beyond a model's depth range stays valid out to the scanner's range; only the sky is masked
-    assert depth[mask > 0].max() > DEFAULT_DEPTH["max_depth"] and depth.max() <= SCANNER_RANGE
+    assert depth[mask > 0].max() > DepthRange().max_depth and depth.max() <= SCANNER_RANGE
     rgb_in, d_in, m_in = render("indoors", (96, 128), scene_seed=4, view=0)
     assert m_in.mean() > 0.95 and d_in[m_in > 0].max() < 20

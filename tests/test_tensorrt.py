@@ -22,8 +22,12 @@ import edgedepth.backends.tensorrt as trt_backend
 from edgedepth.artifacts import read_sidecar, write_sidecar
 from edgedepth.backends import BuildOptions, LoadOptions
 from edgedepth.errors import EdgeDepthError, RuntimeMissing
+from edgedepth.sources import resolve_source
+from edgedepth.spec import ModelSpec
 
 TARGET = {"gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "tensorrt_version": "11.0.0"}
+#: The model facts every engine's sidecar holds (what `build` writes beside the target).
+ENGINE_RECORD = ModelSpec("lraspp_mobilenet_v3_large", (64, 64)).to_record()
 #: Python API that TensorRT 10.0 no longer binds (python/src/infer/pyCore.cpp at release/8.6 vs release/10.0).
 GONE_BY_10 = {"execute_async_v2", "build_engine", "max_workspace_size", "get_binding_index", "max_batch_size"}
 #: Python API that TensorRT 10.x binds and 11.0 removed (pyCore.cpp at release/10.16 vs release/11.0): the
@@ -115,7 +119,7 @@ def exported(random_checkpoint, synthetic_root, tmp_path_factory):
     """The random checkpoint exported with a dynamic batch axis, and its Q/DQ model for each target (made on
     first use by `edgedepth quantize`, 4 calibration samples, statistics cached in the test session)."""
     from edgedepth.export import export_onnx
-    from edgedepth.quantize import quantize_onnx
+    from edgedepth.quantize.judged import quantize_on_data
 
     folder = tmp_path_factory.mktemp("exported")
     made = {"float": export_onnx(random_checkpoint, folder / "model.onnx", dynamic="batch")}
@@ -124,26 +128,26 @@ def exported(random_checkpoint, synthetic_root, tmp_path_factory):
         if target not in made:
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("EDGEDEPTH_CACHE", str(tmp_path_factory.getbasetemp() / "edgedepth-cache"))
-                made[target] = quantize_onnx(made["float"], synthetic_root, folder / f"model.{target}.onnx",
-                                             target=target, samples=4)
+                made[target] = quantize_on_data(made["float"], synthetic_root, folder / f"model.{target}.onnx",
+                                                target=target, samples=4)[0]
         return made[target]
 
     return get
 
 
 def test_precision_must_match_the_onnx(float_onnx, exported):
-    assert trt_backend.build_precision(float_onnx, None) == "fp32"
-    assert trt_backend.build_precision(float_onnx, "fp16") == "fp16"
-    assert trt_backend.build_precision(exported("tensorrt"), None) == "int8"
+    assert trt_backend.build_precision(resolve_source(float_onnx), None) == "fp32"
+    assert trt_backend.build_precision(resolve_source(float_onnx), "fp16") == "fp16"
+    assert trt_backend.build_precision(resolve_source(exported("tensorrt")), None) == "int8"
     with pytest.raises(EdgeDepthError, match="quantize --target tensorrt"):
-        trt_backend.build_precision(float_onnx, "int8")
+        trt_backend.build_precision(resolve_source(float_onnx), "int8")
     with pytest.raises(EdgeDepthError, match="builds only as int8"):
-        trt_backend.build_precision(exported("tensorrt"), "fp16")
+        trt_backend.build_precision(resolve_source(exported("tensorrt")), "fp16")
 
 
 def test_qdq_for_another_target_is_refused_in_one_line(exported):
     with pytest.raises(EdgeDepthError) as refused:
-        trt_backend.build_precision(exported("openvino"), None)
+        trt_backend.build_precision(resolve_source(exported("openvino")), None)
     message = str(refused.value)
     assert "quantized for target openvino (uint8 asymmetric activations)" in message
     assert "`edgedepth quantize --target tensorrt`" in message and "\n" not in message
@@ -152,12 +156,12 @@ def test_qdq_for_another_target_is_refused_in_one_line(exported):
 def test_qdq_without_a_target_is_read_from_the_graph(exported, int8_onnx, tmp_path):
     # ONNX Runtime's default Q/DQ (UINT8 asymmetric activations, INT32 bias), no quantize sidecar
     with pytest.raises(EdgeDepthError, match=r"not symmetric INT8 \(.*UINT8 zero points.*quantize --target tensorrt"):
-        trt_backend.build_precision(int8_onnx, None)
+        trt_backend.build_precision(resolve_source(int8_onnx), None)
     # the tensorrt flavour, stripped of its sidecar, reads as what TensorRT takes
     bare = tmp_path / "bare.onnx"
     shutil.copy(exported("tensorrt"), bare)
     assert trt_backend.qdq_form_problem(onnx.load(str(bare))) == ""
-    assert trt_backend.build_precision(bare, None) == "int8"
+    assert trt_backend.build_precision(resolve_source(bare), None) == "int8"
 
 
 def test_datatype_strings_map_to_precisions():
@@ -410,8 +414,14 @@ def test_dynamic_input_gets_an_optimization_profile(float_onnx, tmp_path, monkey
 
 
 def test_profile_of_a_small_input_starts_at_its_size(float_onnx, tmp_path, monkeypatch, gpu_here):
+    import onnx
+
     small = tmp_path / "small.onnx"
-    shutil.copy(float_onnx, small)
+    model = onnx.load(float_onnx)
+    for value in (model.graph.input[0], model.graph.output[0]):  # batch, height and width symbolic
+        for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
+            value.type.tensor_type.shape.dim[axis].dim_param = name
+    onnx.save(model, small)
     write_sidecar(small, {**read_sidecar(float_onnx), "input_size": [16, 24], "dynamic": "both"})
     calls = {}
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, (-1, 3, -1, -1)))
@@ -423,7 +433,8 @@ def test_load_refuses_an_engine_from_another_gpu(tmp_path, monkeypatch, gpu_here
     monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="11.0.0"))
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"engine")
-    write_sidecar(engine, {**TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7", "precision": "int8"})
+    write_sidecar(engine, {**ENGINE_RECORD, **TARGET, "gpu": "NVIDIA Jetson Orin", "compute_capability": "8.7",
+                           "precision": "int8"})
     with pytest.raises(EdgeDepthError, match="built for compute capability 8.7"):
         trt_backend.load(tmp_path, LoadOptions(device="cuda"))
 
@@ -441,7 +452,7 @@ def load_engine(tmp_path, monkeypatch, gpu_here):
         monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls, **fake))
         engine = tmp_path / "model.engine"
         engine.write_bytes(b"engine")
-        write_sidecar(engine, {**TARGET, "precision": "fp32", "input_size": [64, 64], "dynamic": dynamic})
+        write_sidecar(engine, {**ENGINE_RECORD, **TARGET, "precision": "fp32", "dynamic": dynamic})
         return trt_backend.load(engine, LoadOptions(device="cuda", warmup=0)), calls
 
     return load

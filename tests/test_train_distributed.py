@@ -114,17 +114,17 @@ def test_each_rank_gets_an_interleaved_share_of_every_global_batch(scale_root):
 
 def test_resume_after_an_interrupt_at_the_end_of_epoch_1_gives_the_uninterrupted_run(synthetic_root, tmp_path):
     config = TrainConfig(size=(64, 64), epochs=2, batch_size=8)
-    train(synthetic_root, tmp_path / "whole" / "m.pt", config, progress=False, log=lambda line: None)
+    train(synthetic_root, tmp_path / "whole" / "m.pt", config, log=lambda line: None)
 
     def interrupt(line: str) -> None:  # Ctrl-C as epoch 1 ends, after its checkpoints are on disk
         raise KeyboardInterrupt
 
     cut = tmp_path / "cut" / "m.pt"
     with pytest.raises(KeyboardInterrupt):
-        train(synthetic_root, cut, config, progress=False, log=interrupt)
+        train(synthetic_root, cut, config, log=interrupt)
     assert _blob(last_checkpoint_path(cut))["training_state"]["epoch"] == 1
     lines = []
-    train(synthetic_root, cut, config, progress=False, log=lines.append, resume=last_checkpoint_path(cut))
+    train(synthetic_root, cut, config, log=lines.append, resume=last_checkpoint_path(cut))
     assert len(lines) == 1 and lines[0].startswith("epoch   2")
     for name in ("m.pt", "m.last.pt"):
         whole, resumed = _blob(tmp_path / "whole" / name), _blob(tmp_path / "cut" / name)
@@ -136,8 +136,7 @@ def test_resume_after_an_interrupt_at_the_end_of_epoch_1_gives_the_uninterrupted
 def interrupted(synthetic_root, tmp_path_factory):
     """A run stopped after epoch 1 of 2: (its -o, its .last.pt)."""
     output = tmp_path_factory.mktemp("interrupted") / "m.pt"
-    train(synthetic_root, output, TrainConfig(size=(64, 64), epochs=1, batch_size=8), progress=False,
-          log=lambda line: None)
+    train(synthetic_root, output, TrainConfig(size=(64, 64), epochs=1, batch_size=8), log=lambda line: None)
     return output, last_checkpoint_path(output)
 
 

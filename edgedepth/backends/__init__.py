@@ -15,19 +15,24 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import EdgeDepthError, RuntimeMissing
+from ..spec import PRECISIONS
+
+if TYPE_CHECKING:
+    from ..sources import ModelSource
 
 #: Every backend, in the order tables list them. torch runs the checkpoint itself; the others build an
 #: artifact from ONNX.
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 BUILT_BACKENDS = BACKENDS[1:]
 DEVICES = ("cpu", "cuda")
-#: Precisions an artifact can hold; OpenVINO's performance hints.
-PRECISIONS = ("fp32", "fp16", "int8")
+__all__ = ["BACKENDS", "BUILT_BACKENDS", "DEVICES", "HINTS", "PRECISIONS", "Backend", "BuildOptions", "CpuOptions",
+           "LoadOptions", "Runner", "build_source", "built_record", "get_backend", "runner_for", "usable_backend"]
+#: OpenVINO's performance hints.
 HINTS = ("LATENCY", "THROUGHPUT")
 
 
@@ -166,14 +171,49 @@ def wrong_device(name: str, devices: tuple[str, ...], device: str) -> str:
     return f"{name} runs on {' or '.join(devices)}, not {device}"
 
 
+def runner_for(source: ModelSource, options: LoadOptions, backend: str | None = None) -> Runner:
+    """A runner over a resolved model: its torch module in PyTorch, else its artifact in `backend` (default: the
+    first of the runtimes that read its form)."""
+    name = backend or source.readers[0]
+    if backend is not None and backend not in source.readers:
+        path = source.artifact
+        raise EdgeDepthError(f"backend {backend} does not read {path.suffix} files; for {path.name} use "
+                             f"{' or '.join(source.readers)}")
+    module = usable_backend(name, options.device)
+    return module.load_module(source.model, source.spec.input_size, options) if name == "torch" else \
+        module.load(source.artifact, options)
+
+
+def build_source(onnx_path: str | os.PathLike) -> ModelSource:
+    """The exported ONNX a build starts from, with the spec it records; a bare ONNX is refused, since an engine
+    of it could not say what its model outputs and expects."""
+    from ..sources import resolve_source
+
+    source = resolve_source(Path(onnx_path))
+    if source.form != "onnx":
+        raise EdgeDepthError(f"{onnx_path} is {source.origin}, not an ONNX; build from the ONNX of `edgedepth export` "
+                             "or `edgedepth quantize`")
+    if not source.recorded:
+        raise EdgeDepthError(f"{onnx_path} has no sidecar {Path(onnx_path).name}.json, so an engine of it could not say what "
+                             f"the model outputs and expects; export it first (`edgedepth export {onnx_path} "
+                             "[--output-kind ...] -o model.onnx`) and build what export writes")
+    return source
+
+
+def built_record(source: ModelSource, backend: str, **fields: Any) -> dict[str, Any]:
+    """The sidecar of an artifact built from `source`: its facts, the backend, the ONNX it came from, `fields`."""
+    onnx = str(source.artifact)
+    return {**source.facts().to_record(), "backend": backend, "source_onnx": onnx, "source_onnx_sha256": source.hashes[onnx],
+            **fields}
+
+
 class FlavourWarning(UserWarning):
     """A Q/DQ model quantized for another runtime than the one it is built for: it runs, but not at its best."""
 
 
-def warn_if_other_flavour(source: dict, backend: str, why: str) -> None:
-    """Warn when the source ONNX's sidecar says it was quantized for another target than `backend`; `why` is
-    the measured reason that target's form suits `backend` better."""
-    target = source.get("target")
-    if target and target != backend:
-        warnings.warn(f"this Q/DQ model was quantized for {target}; {why}: `edgedepth quantize --target {backend}` "
+def warn_if_other_flavour(source: ModelSource, backend: str, why: str) -> None:
+    """Warn when the source ONNX was quantized for another target than `backend`; `why` is the measured reason
+    that target's form suits `backend` better."""
+    if source.target and source.target != backend:
+        warnings.warn(f"this Q/DQ model was quantized for {source.target}; {why}: `edgedepth quantize --target {backend}` "
                       "makes the form it runs best", FlavourWarning, stacklevel=3)

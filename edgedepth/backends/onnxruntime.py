@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
+from ..artifacts import publishing
 from ..errors import EdgeDepthError, RuntimeMissing, first_line
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import QDQ_OPS, precision_of, read_depth_model
-from . import BuildOptions, LoadOptions, Runner, warn_if_other_flavour, wrong_device
+from ..onnx_graph import QDQ_OPS, precision_of
+from . import BuildOptions, LoadOptions, Runner, build_source, built_record, warn_if_other_flavour, wrong_device
 
 NAME = "onnxruntime"
 DEVICES = ("cpu", "cuda")
@@ -46,8 +46,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     reason = unavailable_reason(options.device)
     if reason:
         raise RuntimeMissing(f"cannot build for ONNX Runtime on {options.device}: {reason}")
-    read_depth_model(onnx_path)
-    source = read_sidecar(onnx_path, required=False)
+    source = build_source(onnx_path)
     warn_if_other_flavour(source, NAME, "ONNX Runtime's CPU kernels ran symmetric INT8 activations slower than FP32 "
                                         "and UINT8 ones 1.5x faster (quantize/flavours.py)")
     with publishing(Path(out_dir) / "model.onnx") as staging:
@@ -56,17 +55,9 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
         session_options.optimized_model_filepath = str(staging.artifact)
         _session(onnx_path, session_options, options.device)
         report = fusion_report(onnx_path, engine_layers(staging.artifact), NAME)
-        staging.sidecar = {
-            **model_meta(source),
-            "backend": NAME,
-            "device": options.device,
-            "precision": precision_of(onnx_path, source),
-            "dynamic": source.get("dynamic", "none"),
-            "source_onnx": str(onnx_path),
-            "source_onnx_sha256": sha256(onnx_path),
-            "optimization": "ORT_ENABLE_EXTENDED (NCHWc layout pass at load time)",
-            "fusion": report.__dict__,
-        }
+        staging.sidecar = built_record(source, NAME, device=options.device,
+                                       optimization="ORT_ENABLE_EXTENDED (NCHWc layout pass at load time)",
+                                       fusion=report.__dict__)
     return Path(out_dir) / "model.onnx"
 
 
@@ -85,25 +76,34 @@ def engine_layers(optimized_onnx: str | os.PathLike) -> list[Layer]:
 
 
 def load(artifact: str | os.PathLike, options: LoadOptions) -> OnnxRuntimeRunner:
-    return OnnxRuntimeRunner(_existing(artifact), options.device, options.cpu.threads)
+    path = Path(artifact)
+    return OnnxRuntimeRunner(_existing(path / "model.onnx" if path.is_dir() else path), options.device, options.cpu.threads)
+
+
+def session_runner(model, *, optimize: bool = True, threads: int | None = None) -> OnnxRuntimeRunner:
+    """A CPU runner over an ONNX path or an in-memory ModelProto (quantize's candidates, a graph with internal
+    tensors exposed as outputs). `optimize=False` keeps every tensor of the graph as written (none fused away)."""
+    return OnnxRuntimeRunner(model, "cpu", threads, optimize)
 
 
 class OnnxRuntimeRunner(Runner):
-    def __init__(self, onnx_path: Path, device: str, threads: int | None):
+    def __init__(self, model, device: str, threads: int | None, optimize: bool = True):
         import onnxruntime as ort
 
         reason = unavailable_reason(device)
         if reason:
             raise RuntimeMissing(f"cannot run ONNX Runtime on {device}: {reason}")
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # its advisory lines are not the user's to read
+        options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                            else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = _session(onnx_path, options, device)
-        sidecar = read_sidecar(onnx_path, required=False)
-        self.name, self.device, self.precision = NAME, device, precision_of(onnx_path, sidecar)
-        self.input_size = input_size_of(sidecar) or _static_size(self.session)
+        self.session = _session(model, options, device)
+        self.name, self.device = NAME, device
+        self.precision = precision_of(model)
+        self.input_size = _static_size(self.session)
         self.input_name = self.session.get_inputs()[0].name
         self.settings = {
             "provider": PROVIDERS[device],
@@ -114,17 +114,24 @@ class OnnxRuntimeRunner(Runner):
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
 
+    def outputs(self, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """The named tensors of one (checked) batch."""
+        return dict(zip(names, self.session.run(names, {self.input_name: self.check_batch(batch)})))
+
     def close(self) -> None:
         self.session = None
 
 
-def _session(onnx_path: Path, options, device: str):
+def _session(model, options, device: str):
+    """An InferenceSession over a path or a ModelProto; the one place the project makes one."""
     import onnxruntime as ort
 
+    what = model if isinstance(model, Path) else "the ONNX model"
     try:
-        return ort.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[device]])
+        return ort.InferenceSession(str(model) if isinstance(model, Path) else model.SerializeToString(), options,
+                                    providers=[PROVIDERS[device]])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types for a damaged model
-        raise EdgeDepthError(f"ONNX Runtime cannot load {onnx_path} ({first_line(exc)}); re-export it with `edgedepth export`")
+        raise EdgeDepthError(f"ONNX Runtime cannot load {what} ({first_line(exc)}); re-export it with `edgedepth export`")
 
 
 def _static_size(session) -> tuple[int, int] | None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
+from ..artifacts import publishing
 from ..errors import EdgeDepthError, RuntimeMissing, first_line
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import precision_of, read_depth_model
-from . import BuildOptions, CpuOptions, LoadOptions, Runner, warn_if_other_flavour, wrong_device
+from ..onnx_graph import precision_of
+from . import BuildOptions, CpuOptions, LoadOptions, Runner, build_source, built_record, warn_if_other_flavour, wrong_device
 
 NAME = "openvino"
 DEVICES = ("cpu",)
@@ -42,8 +42,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     reason = unavailable_reason(options.device)
     if reason:
         raise RuntimeMissing(f"cannot build for OpenVINO on {options.device}: {reason}")
-    read_depth_model(onnx_path)  # refuses what is no ONNX before OpenVINO probes every frontend on it
-    source = read_sidecar(onnx_path, required=False)
+    source = build_source(onnx_path)  # refuses what is no ONNX of edgedepth's before OpenVINO probes every frontend on it
     warn_if_other_flavour(source, NAME, "OpenVINO ran the UINT8-activation form 1-5 % faster than symmetric INT8 "
                                         "(quantize/flavours.py)")
     xml = Path(out_dir) / "model.xml"
@@ -54,17 +53,8 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
             raise EdgeDepthError(f"OpenVINO cannot convert {onnx_path} ({first_line(exc)}); re-export it")
         ov.save_model(model, str(staging.artifact), compress_to_fp16=False)
         report = fusion_report(onnx_path, runtime_layers(compile_model(staging.artifact, options.cpu)), NAME)
-        staging.sidecar = {
-            **model_meta(source),
-            "backend": NAME,
-            "precision": precision_of(onnx_path, source),
-            "dynamic": source.get("dynamic", "none"),
-            "source_onnx": str(onnx_path),
-            "source_onnx_sha256": sha256(onnx_path),
-            "compress_to_fp16": False,
-            "compile_options": options.cpu.__dict__,
-            "fusion": report.__dict__,
-        }
+        staging.sidecar = built_record(source, NAME, compress_to_fp16=False, compile_options=options.cpu.__dict__,
+                                       fusion=report.__dict__)
     return xml
 
 
@@ -93,11 +83,14 @@ def load(artifact: str | os.PathLike, options: LoadOptions) -> OpenVINORunner:
     if path.suffix == ".onnx":
         if not path.is_file():
             raise EdgeDepthError(f"ONNX model {path} not found; export one with `edgedepth export`")
-    elif not path.is_file() or not path.with_suffix(".bin").is_file():
+        return OpenVINORunner(compile_model(path, options.cpu), precision_of(path), None)
+    if not path.is_file() or not path.with_suffix(".bin").is_file():
         raise EdgeDepthError(f"OpenVINO IR {path} (with its .bin) not found; build it with `edgedepth build`")
-    sidecar = read_sidecar(path, required=False)
-    precision = precision_of(path, sidecar) if path.suffix == ".onnx" else sidecar.get("precision", "fp32")
-    return OpenVINORunner(compile_model(path, options.cpu), sidecar, precision)
+    from ..sources import resolve_source
+
+    compiled = compile_model(path, options.cpu)  # a damaged IR says so before its sidecar is read
+    source = resolve_source(path)  # the IR's sidecar, checked
+    return OpenVINORunner(compiled, source.precision, source.facts().fixed_size, path)
 
 
 def compile_model(model: str | os.PathLike, cpu: CpuOptions, *, profile: bool = False):
@@ -126,7 +119,7 @@ def compile_model(model: str | os.PathLike, cpu: CpuOptions, *, profile: bool = 
 
 
 class OpenVINORunner(Runner):
-    def __init__(self, compiled, sidecar: dict, precision: str):
+    def __init__(self, compiled, precision: str, recorded_size: tuple[int, int] | None, artifact: Path | None = None):
         self.compiled = compiled
         self.request = compiled.create_infer_request()
         self.name, self.device, self.precision = NAME, "cpu", precision
@@ -137,8 +130,12 @@ class OpenVINORunner(Runner):
             "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
         }
         shape = compiled.input(0).get_partial_shape()
-        static = shape.is_static and (shape[2].get_length(), shape[3].get_length())
-        self.input_size = input_size_of(sidecar) or static or None
+        static = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
+        if static and recorded_size and static != tuple(recorded_size):
+            raise EdgeDepthError(f"the sidecar of {artifact} records input size {recorded_size[0]}x{recorded_size[1]} but the "
+                                 f"IR takes {static[0]}x{static[1]}: the sidecar was edited or belongs to another model; "
+                                 "build it again")
+        self.input_size = static or recorded_size
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         self.request.infer({0: batch})

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import input_size_of, model_meta, publishing, read_sidecar, sha256
+from ..artifacts import publishing
 from ..errors import EdgeDepthError, RuntimeMissing
 from ..fusion import Layer, fusion_report
-from ..onnx_graph import QDQ_OPS, is_quantized, load_graph, read_depth_model
-from . import BuildOptions, LoadOptions, Runner
+from ..onnx_graph import QDQ_OPS, load_graph
+from . import BuildOptions, LoadOptions, Runner, build_source, built_record
 
 NAME = "tensorrt"
 DEVICES = ("cuda",)
@@ -76,8 +76,8 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     reason = unavailable_reason("cuda")
     if reason:
         raise RuntimeMissing(f"cannot build a TensorRT engine here: {reason}")
-    read_depth_model(onnx_path)
-    precision = build_precision(onnx_path, options.precision)
+    source = build_source(onnx_path)
+    precision = build_precision(source, options.precision)
     parsed = onnx_path
     if precision == "fp16":
         from ..fp16 import convert_to_fp16
@@ -103,8 +103,7 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
     target = current_target()
     cache_path = out_dir / timing_cache_name(target)
     cache, cache_reused = attach_timing_cache(config, cache_path)
-    source = read_sidecar(onnx_path, required=False)
-    profile_shapes = add_profile(builder, network, config, source, options.max_batch)
+    profile_shapes = add_profile(builder, network, config, source.spec.input_size, options.max_batch)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -114,22 +113,13 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
         staging.artifact.write_bytes(memoryview(serialized))
         report = fusion_report(parsed, layer_rows(_engine_information(staging.artifact)), NAME)
         staging.sidecar = {
-            **model_meta(source),
+            **built_record(source, NAME, strongly_typed=True, tf32=False, profile=profile_shapes,
+                           keep_float=sorted(options.keep_float), parsed_onnx=str(parsed),
+                           timing_cache={"path": str(cache_path), "reused": cache_reused}, fusion=report.__dict__,
+                           fusion_precision="estimated per layer from the engine inspector: the narrowest of its weight, "
+                                            "input and output types (layer_precision)"),
             **target,
-            "backend": NAME,
             "precision": precision,
-            "strongly_typed": True,
-            "tf32": False,
-            "dynamic": source.get("dynamic", "none"),
-            "profile": profile_shapes,
-            "keep_float": sorted(options.keep_float),
-            "source_onnx": str(onnx_path),
-            "source_onnx_sha256": sha256(onnx_path),
-            "parsed_onnx": str(parsed),
-            "timing_cache": {"path": str(cache_path), "reused": cache_reused},
-            "fusion": report.__dict__,
-            "fusion_precision": "estimated per layer from the engine inspector: the narrowest of its weight, input "
-                                "and output types (layer_precision)",
         }
     return out_dir / ENGINE_NAME
 
@@ -156,13 +146,13 @@ def attach_timing_cache(config, path: Path):
     return cache, False
 
 
-def build_precision(onnx_path: Path, requested: str | None) -> str:
-    """The precision an engine from this ONNX will have; refuses a request the ONNX cannot give, and Q/DQ in a
-    form TensorRT cannot parse."""
-    model = load_graph(onnx_path)
-    quantized = is_quantized(model)
+def build_precision(source, requested: str | None) -> str:
+    """The precision an engine from this ONNX (a build_source) will have; refuses a request the ONNX cannot give,
+    and Q/DQ in a form TensorRT cannot parse."""
+    onnx_path = source.artifact
+    quantized = source.precision == "int8"
     if quantized:
-        check_qdq_form(onnx_path, model, read_sidecar(onnx_path, required=False))
+        check_qdq_form(source)
     if requested in (None, "int8" if quantized else "fp32"):
         return "int8" if quantized else "fp32"
     if quantized:
@@ -174,25 +164,24 @@ def build_precision(onnx_path: Path, requested: str | None) -> str:
     return "fp16"
 
 
-def check_qdq_form(onnx_path: Path, model, sidecar: dict) -> None:
+def check_qdq_form(source) -> None:
     """Refuse Q/DQ that TensorRT's ONNX parser rejects, before it does so with a message that says to re-export.
 
     The quantize sidecar's target decides. A Q/DQ ONNX without one (not made by `edgedepth quantize`) is read
     instead: the parser takes only INT8 zero points, all 0 ("only supports symmetric quantization"; a UINT8
     Q/DQ input is an invalid type there), so the onnxruntime/openvino flavours (UINT8 asymmetric activations,
     INT32 bias dequantization) cannot be built."""
-    target = sidecar.get("target")
-    if target == NAME:
+    if source.target == NAME:
         return
-    if target:
-        activations = (sidecar.get("flavour") or {}).get("activations", "?")
-        what = f"was quantized for target {target} ({activations} activations)"
+    if source.target:
+        activations = (source.meta.get("flavour") or {}).get("activations", "?")
+        what = f"was quantized for target {source.target} ({activations} activations)"
     else:
-        problem = qdq_form_problem(model)
+        problem = qdq_form_problem(load_graph(source.artifact))
         if not problem:
             return
         what = f"holds Q/DQ that is not symmetric INT8 ({problem})"
-    raise EdgeDepthError(f"{onnx_path} {what}, which TensorRT cannot build; "
+    raise EdgeDepthError(f"{source.artifact} {what}, which TensorRT cannot build; "
                          "make the Q/DQ model with `edgedepth quantize --target tensorrt`")
 
 
@@ -228,7 +217,7 @@ def qdq_form_problem(model) -> str:
     return "; ".join(f"{kind}, first at {name}" for kind, name in found.items())
 
 
-def add_profile(builder, network, config, source: dict, max_batch: int) -> dict | None:
+def add_profile(builder, network, config, size: tuple[int, int], max_batch: int) -> dict | None:
     """An optimization profile for the dynamic axes of the input, if any: batch 1..max_batch, H and W from
     half the exported size (but not under MIN_PROFILE_SIDE, nor over the size) to twice it, optimum at it.
     Returns {input: {min, opt, max}} or None when static."""
@@ -236,19 +225,19 @@ def add_profile(builder, network, config, source: dict, max_batch: int) -> dict 
     shape = tuple(tensor.shape)
     if all(d > 0 for d in shape):
         return None
-    h, w = source.get("input_size") or (None, None)
+    h, w = size
     ranges = []  # (min, opt, max) per axis
     for axis, dim in enumerate(shape):
         if dim > 0:
             ranges.append((dim, dim, dim))
         elif axis == 0:
             ranges.append((1, 1, max_batch))
-        elif axis in (2, 3) and (h, w)[axis - 2]:
-            size = int((h, w)[axis - 2])
-            ranges.append((min(size, max(MIN_PROFILE_SIDE, size // 2)), size, size * 2))
+        elif axis in (2, 3):
+            side = int((h, w)[axis - 2])
+            ranges.append((min(side, max(MIN_PROFILE_SIDE, side // 2)), side, side * 2))
         else:
-            raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic and the ONNX sidecar gives no size for it; "
-                                 "re-export it with a size")
+            raise EdgeDepthError(f"input axis {axis} of {tensor.name} is dynamic; edgedepth exports N×3×H×W with only "
+                                 "batch, height and width dynamic: re-export it")
     low, opt, high = (list(column) for column in zip(*ranges))
     profile = builder.create_optimization_profile()
     profile.set_shape(tensor.name, tuple(low), tuple(opt), tuple(high))
@@ -349,9 +338,11 @@ def load(artifact: str | os.PathLike, options: LoadOptions) -> TensorRTRunner:
         engine_path = engine_path / ENGINE_NAME
     if not engine_path.is_file():
         raise EdgeDepthError(f"TensorRT engine {engine_path} not found; build it with `edgedepth build --backend tensorrt`")
-    sidecar = read_sidecar(engine_path)
-    check_engine_target(engine_path, sidecar, current_target())
-    return TensorRTRunner(engine_path, sidecar, options.warmup)
+    from ..sources import resolve_source
+
+    source = resolve_source(engine_path)
+    check_engine_target(engine_path, source.meta, current_target())
+    return TensorRTRunner(engine_path, source.facts(), options.warmup)
 
 
 class TensorRTRunner(Runner):
@@ -361,7 +352,7 @@ class TensorRTRunner(Runner):
     GPU); `check_batch` also refuses a shape outside what the engine takes, which TensorRT would only
     signal by a False that leaves the output at its built shape."""
 
-    def __init__(self, engine_path: Path, sidecar: dict, warmup: int):
+    def __init__(self, engine_path: Path, facts, warmup: int):
         import tensorrt as trt
         import torch
 
@@ -381,10 +372,10 @@ class TensorRTRunner(Runner):
         self.shape_range = _input_range(self.engine, self.input_name)
         self.context = self.engine.create_execution_context()
         self.stream = torch.cuda.Stream()
-        self.name, self.device, self.precision = NAME, "cuda", sidecar.get("precision", "fp32")
+        self.name, self.device, self.precision = NAME, "cuda", facts.precision
         self.settings = {"timing": "CUDA events around execute_async_v3", "precision": self.precision}
-        self.input_size = input_size_of(sidecar)
-        h, w = self.input_size or sidecar.get("input_size")
+        self.input_size = facts.fixed_size
+        h, w = facts.spec.input_size
         for _ in range(warmup):
             self._infer(np.zeros((self.shape_range[0][0], 3, h, w), np.float32))
 

@@ -33,11 +33,13 @@ def build(onnx_path: str | os.PathLike, out_dir: str | os.PathLike, options: Bui
 
 
 def load(artifact: str | os.PathLike, options: LoadOptions) -> TorchRunner:
-    from ..models import load_checkpoint
+    from ..sources import resolve_source
 
     _check(options)
-    model, meta = load_checkpoint(Path(artifact))
-    return TorchRunner(model, tuple(meta["input_size"]), options)
+    source = resolve_source(Path(artifact))
+    if source.model is None:
+        raise EdgeDepthError(f"{artifact} is {source.origin}, not a PyTorch model; run it with {' or '.join(source.readers)}")
+    return TorchRunner(source.model, source.spec.input_size, options)
 
 
 def load_module(model, input_size: tuple[int, int], options: LoadOptions) -> TorchRunner:

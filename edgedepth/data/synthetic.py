@@ -23,6 +23,7 @@ from PIL import Image
 from ..artifacts import atomic_path, is_writable_location
 from ..errors import EdgeDepthError
 from ..memory import check_fits
+from ..progress import Progress, counter, silent
 
 #: One camera for every scan, as DIODE's single scanner camera: fixed intrinsics, near-level, tripod height.
 FOV_DEG = 60.0
@@ -204,7 +205,7 @@ def generate(
     count: int,
     seed: int = 0,
     size: tuple[int, int] = (192, 256),
-    progress: bool = False,
+    progress: Progress = silent,
 ) -> Path:
     """Write `count` scans (half indoors, half outdoor) under `out_dir` in DIODE's layout; returns `out_dir`.
 
@@ -214,10 +215,7 @@ def generate(
     if not is_writable_location(out_dir):
         raise EdgeDepthError(f"cannot write the data set into {out_dir}: the location is not writable; choose another folder")
     jobs = _plan(count, seed)
-    if progress:
-        from rich.progress import track
-
-        jobs = track(jobs, description="synthesising", transient=True)
+    advance = counter(progress, "synthesising", len(jobs))
     for split, domain, scene, scan, scene_seed in jobs:
         rgb, depth, mask = render(domain, size, scene_seed, scan)
         folder = out_dir / split / domain / f"scene_{scene:05d}" / f"scan_{scan:05d}"
@@ -232,6 +230,7 @@ def generate(
         except OSError as exc:  # a full disk, a folder made read-only meanwhile
             raise EdgeDepthError(f"cannot write scan {stem} into {folder}: {exc.strerror or exc}; free space or choose "
                                  "another folder")
+        advance()
     return out_dir
 
 

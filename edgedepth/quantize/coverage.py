@@ -72,7 +72,8 @@ def measure(float_onnx: Path, int8_onnx: Path, batches: Sequence[np.ndarray]) ->
     """Per quantized tensor, the share of held-out activations that saturate (worst first), and the tensors
     over UNCOVERED_SHARE."""
     import onnx
-    import onnxruntime as ort
+
+    from ..backends.onnxruntime import session_runner
 
     ranges = quantized_ranges(int8_onnx)
     model = onnx.load(float_onnx)
@@ -81,18 +82,14 @@ def measure(float_onnx: Path, int8_onnx: Path, batches: Sequence[np.ndarray]) ->
     names = [name for name in ranges if name in known and name not in inputs]
     present = {o.name for o in model.graph.output}
     model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names if name not in present)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    runner = session_runner(model, optimize=False)  # no tensor fused away
     measured = [name for name in ranges if name in inputs or name in names]
     outside = dict.fromkeys(measured, 0)
     total = dict.fromkeys(measured, 0)
     low = dict.fromkeys(measured, np.inf)
     high = dict.fromkeys(measured, -np.inf)
     for batch in batches:
-        values = dict(zip(names, session.run(names, {input_name: batch})))
+        values = runner.outputs(batch, names)
         values.update({name: batch for name in measured if name in inputs})
         for name in measured:
             x, (lo, hi) = values[name], ranges[name]["range"]

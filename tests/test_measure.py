@@ -1,4 +1,4 @@
-"""evaluation: the one held-out set, scores inside the window, fidelity to a reference, breakdowns, alignment."""
+"""measure: the one held-out set, scores inside the window, fidelity to a reference, breakdowns, alignment."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,23 @@ from PIL import Image
 
 from edgedepth.data import diode
 from edgedepth.errors import EdgeDepthError
-from edgedepth.evaluation import Z95, EvalSet, Window
+from edgedepth.measure.breakdown import Tally, breakdown, tally
+from edgedepth.measure.compare import Z95
+from edgedepth.measure.heldout import EvalSet, Window
+from edgedepth.spec import DepthRange, ModelSpec
 
 WINDOW = Window(0.1, 80.0)
+
+
+def spec(size, kind="metric"):
+    from edgedepth.spec import output_kind
+
+    return ModelSpec("net", size, output=output_kind(kind))
+
+
+def held_out_at_model_size(root, window=WINDOW, **kwargs):
+    """The held-out set with ground truth at the model's 64×64, so tests can feed it back as predictions."""
+    return EvalSet.held_out(root, spec((64, 64)), window, resolution="model", **kwargs)
 
 
 def write_scan(root, domain, scene, depth, mask=None):
@@ -28,7 +42,7 @@ def two_images(tmp_path):
     window, 0.05 m below it)."""
     write_scan(tmp_path, "indoors", 1, [[2, 4], [1, 8]])
     write_scan(tmp_path, "outdoor", 2, [[3, 300], [6, 0.05]])
-    return EvalSet(diode.find_samples(tmp_path), (2, 2), WINDOW)
+    return EvalSet(diode.find_samples(tmp_path), spec((2, 2)), WINDOW)
 
 
 def test_fidelity_against_hand_computed_values(two_images):
@@ -53,19 +67,19 @@ def test_window_excludes_and_counts_ground_truth_beyond_the_cap(two_images):
     assert scores["delta1"] == 1.0 and scores["abs_rel"] == pytest.approx(0.0)  # not δ1 0.33 for the 300 m pixel
     assert scores["pixels"] == 4 + 2 and scores["excluded"] == 2  # 300 m above, 0.05 m below the window
     assert two_images.describe()["excluded_pixels"] == 2
-    wide = EvalSet([image.sample for image in two_images.images], (2, 2), Window(0.01, 400.0))
+    wide = EvalSet([image.sample for image in two_images.images], spec((2, 2)), Window(0.01, 400.0))
     assert wide.score(perfect)["pixels"] == 8 and wide.score(perfect)["excluded"] == 0
 
 
 def test_window_defaults_to_the_models_range_and_refuses_an_empty_one():
-    assert Window.of({"min_depth": 0.1, "max_depth": 80.0}) == WINDOW
-    assert Window.of({"min_depth": 0.1, "max_depth": 80.0}, max_depth=350) == Window(0.1, 350.0)
+    assert Window.of(DepthRange(0.1, 80.0)) == WINDOW
+    assert Window.of(DepthRange(0.1, 80.0), max_depth=350) == Window(0.1, 350.0)
     with pytest.raises(EdgeDepthError, match="min depth < max depth"):
-        Window.of({"min_depth": 0.1, "max_depth": 80.0}, min_depth=90)
+        Window.of(DepthRange(0.1, 80.0), min_depth=90)
 
 
 def test_deltas_are_candidate_minus_reference_against_ground_truth_with_a_95_percent_bound(synthetic_root):
-    held_out = EvalSet.held_out(synthetic_root, (64, 64), WINDOW)
+    held_out = held_out_at_model_size(synthetic_root)
     truth = [image.depth for image in held_out.images]
     same = held_out.compare(truth, truth)
     assert same["delta1_drop"] == same["abs_rel_increase"] == same["rel_deviation"] == 0
@@ -76,11 +90,11 @@ def test_deltas_are_candidate_minus_reference_against_ground_truth_with_a_95_per
 
 
 def test_breakdown_ranges_add_up_to_the_total_and_domains_to_the_headline(synthetic_root):
-    held_out = EvalSet.held_out(synthetic_root, (64, 64), Window(0.1, 350.0))
+    held_out = held_out_at_model_size(synthetic_root, Window(0.1, 350.0))
     rng = np.random.default_rng(0)
     reference = [image.depth * rng.uniform(0.8, 1.2, image.depth.shape) + 0.5 for image in held_out.images]
     candidate = [r * rng.uniform(0.95, 1.05, r.shape) for r in reference]
-    table = held_out.breakdown(candidate, reference)
+    table = breakdown(held_out, candidate, reference)
     ranges, total = table["depth_ranges"], table["total"]
     assert [r["range"] for r in ranges][:2] == ["2–5 m", "5–10 m"] and ranges[-1]["range"] == "> 80 m"
     pixels = np.array([r["pixels"] for r in ranges])
@@ -100,14 +114,13 @@ def test_breakdown_ranges_add_up_to_the_total_and_domains_to_the_headline(synthe
 
 def test_tallies_of_parts_add_up_to_the_tally_of_the_whole(synthetic_root):
     """What lets `evaluate` score DIODE's val split in bounded chunks, and torchrun ranks their shares."""
-    from edgedepth.evaluation import Tally
 
-    held_out = EvalSet.held_out(synthetic_root, (64, 64), Window(0.1, 350.0))
+    held_out = held_out_at_model_size(synthetic_root, Window(0.1, 350.0))
     reference = [image.depth * 1.1 + 0.3 for image in held_out.images]
     candidate = [r * 0.97 for r in reference]
-    whole = held_out.tally(candidate, reference)
+    whole = tally(held_out, candidate, reference)
     halves = [held_out.subset(part) for part in ([0, 2], [1, 3])]
-    added = Tally.total(half.tally([candidate[i] for i in part], [reference[i] for i in part])
+    added = Tally.total(tally(half, [candidate[i] for i in part], [reference[i] for i in part])
                         for half, part in zip(halves, ([0, 2], [1, 3])))
     assert added.score() == pytest.approx(whole.score())
     assert flat(added.breakdown()) == pytest.approx(flat(whole.breakdown()))
@@ -123,9 +136,9 @@ def flat(tree, prefix=""):
 
 
 def test_held_out_images_are_stratified_across_domains_and_scenes(synthetic_root):
-    first_two = EvalSet.held_out(synthetic_root, (64, 64), WINDOW, limit=2)
+    first_two = held_out_at_model_size(synthetic_root, limit=2)
     assert first_two.describe()["domains"] == {"indoors": 1, "outdoor": 1}
-    every = EvalSet.held_out(synthetic_root, (64, 64), WINDOW)
+    every = held_out_at_model_size(synthetic_root)
     assert all(image.sample.split == "val" for image in every.images)  # the official val/ split, never train
     assert len(every.describe()["scenes"]) == len({image.sample.scene_id for image in every.images}) >= 2
     assert every.images[0].batch.shape == (1, 3, 64, 64) and every.images[0].depth.shape == (64, 64)
@@ -138,7 +151,7 @@ def test_held_out_images_are_stratified_across_domains_and_scenes(synthetic_root
 ])
 def test_relative_outputs_are_aligned_per_image_before_scoring(two_images, kind, raw):
     predictions = [raw(np.where(image.scored, image.depth, 1.0)) for image in two_images.images]
-    aligned = two_images.score(predictions, output_kind=kind)
+    aligned = two_images.score(predictions, kind)
     assert aligned["abs_rel"] == pytest.approx(0.0, abs=1e-6) and aligned["delta1"] == 1.0
     assert two_images.score(predictions)["abs_rel"] > 0.2  # scored as metric depth, the same output is wrong
 
