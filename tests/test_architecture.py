@@ -20,8 +20,9 @@ PACKAGE = Path(edgedepth.__file__).parent
 #: A new module must be placed here: the test fails on a module it does not know.
 LAYERS = [
     {"errors", "artifacts", "onnx_graph", "distributed", "memory"},
-    {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
-     "colormaps"},
+    {"data", "data.samples", "data.depthfiles", "data.diode", "data.ultralytics_depth", "data.nyuv2", "data.kitti",
+     "data.image_folder", "data.datasets", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics",
+     "losses", "colormaps"},
     {"spec", "models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
     {"measure"},
     {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
