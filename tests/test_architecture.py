@@ -21,8 +21,8 @@ PACKAGE = Path(edgedepth.__file__).parent
 LAYERS = [
     {"errors", "artifacts", "onnx_graph", "distributed", "memory"},
     {"data", "data.samples", "data.depthfiles", "data.diode", "data.ultralytics_depth", "data.nyuv2", "data.kitti",
-     "data.image_folder", "data.datasets", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics",
-     "losses", "colormaps"},
+     "data.image_folder", "data.datasets", "data.transforms", "data.synthetic", "data.synthetic_layouts", "data.images",
+     "data.video", "metrics", "losses", "colormaps"},
     {"spec", "models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
     {"measure"},
     {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},

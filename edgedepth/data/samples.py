@@ -137,6 +137,15 @@ class Dataset:
     skipped: tuple[Skip, ...] = ()
     notes: tuple[str, ...] = field(default=())  # facts a summary should carry (e.g. "annotated val/ unused")
 
+    def __post_init__(self) -> None:
+        """Names are unique within a split (outputs of one split share a folder), keys across the dataset."""
+        named: dict[tuple[str, str], Sample] = {}
+        for sample in self.samples:
+            other = named.setdefault((sample.split, sample.name), sample)
+            if other is not sample:
+                raise EdgeDepthError(f"{other.key} and {sample.key} are both named {sample.name}; rename one of them")
+        assert len({s.key for s in self.samples}) == len(self.samples), "a layout gave two samples one key"
+
     @property
     def has_depth(self) -> bool:
         return any(s.has_depth for s in self.samples)
@@ -151,11 +160,9 @@ class Dataset:
         if held_out:
             return Partition(training, held_out, f"official split: {'+'.join(self.training_splits) or '-'} for "
                              f"training, {'+'.join(self.held_out_splits)} held out")
-        pool = training or list(self.samples)
-        training, held_out = split_by_scene(pool, val_fraction)
-        return Partition(training, held_out, f"no held-out split in the folder: ⌈{val_fraction:g} × scenes⌉ of "
-                         f"{'the training split' if pool is not self.samples and self.training_splits else 'its scenes'}"
-                         " held out, picked by scene hash")
+        training, held_out = split_by_scene(training or list(self.samples), val_fraction)
+        return Partition(training, held_out, f"no held-out split in the folder: {val_fraction:.0%} of the scenes held "
+                         "out, picked by scene hash")
 
     def fingerprint(self, samples: list[Sample] | tuple[Sample, ...] | None = None) -> str:
         """SHA-256 over the names and sizes of the files `samples` (default: all) read, and the metadata:
