@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import EdgeDepthError
 from .depthfiles import check_float_dtype, npy_header, read_npy
 from .images import IMAGE_SUFFIXES, image_hw, read_rgb
-from .samples import Dataset, Reading, Sample, fold
+from .samples import Dataset, Reading, Sample, fold, hidden, image_files
 from .samples import split_by_scene as split_by_scene  # callers use diode.split_by_scene
 
 NAME = "diode"
@@ -37,18 +37,12 @@ _SCAN = re.compile(r"scan_\d+")
 
 
 def detect(path: Path) -> str | None:
-    """What marks `path` as DIODE (a depth file beside an image), or None."""
-    for depth in visible(path, f"*{DEPTH_SUFFIX}"):
+    """What marks `path` as DIODE (a depth file beside an image), or None; stops at the first one."""
+    for depth in path.rglob(f"*{DEPTH_SUFFIX}"):
         stem = depth.name[: -len(DEPTH_SUFFIX)]
-        if any(depth.with_name(stem + suffix).is_file() for suffix in IMAGE_SUFFIXES):
+        if not hidden(path, depth) and any(depth.with_name(stem + suffix).is_file() for suffix in IMAGE_SUFFIXES):
             return f"{depth.relative_to(path)} beside its image"
     return None
-
-
-def visible(root: Path, pattern: str):
-    """`root.rglob(pattern)` without anything hidden below `root` (dot folders and files: macOS' ._ copies,
-    an interrupted synth's staging folder), in a stable order."""
-    return sorted(p for p in root.rglob(pattern) if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def open_folder(path: Path) -> Dataset:
@@ -64,7 +58,7 @@ def find_samples(path: str | os.PathLike) -> list[Sample]:
     if not path.is_dir():
         raise EdgeDepthError(f"data path {path} is not a folder; give a DIODE root, split or scene folder")
     samples = []
-    for rgb in (p for p in visible(path, "*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+    for rgb in image_files(path):
         depth = rgb.with_name(rgb.stem + DEPTH_SUFFIX)
         if not depth.is_file():
             raise EdgeDepthError(f"image {rgb} has no depth file {depth.name} beside it; DIODE pairs every image with one")

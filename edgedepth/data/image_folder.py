@@ -10,24 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .diode import visible
-from .images import IMAGE_SUFFIXES, check_image, read_rgb
-from .samples import Dataset, Reading, Sample
+from .images import check_image, read_rgb
+from .samples import Dataset, Reading, Sample, image_files
 
 NAME = "images"
 
 
-def _images(path: Path) -> list[Path]:
-    return [p for p in visible(path, "*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-
-
 def detect(path: Path) -> str | None:
-    return "image files without depth" if path.is_dir() and _images(path) else None
+    return "image files without depth" if path.is_dir() and image_files(path) else None
 
 
 def open_folder(root: Path) -> Dataset:
     samples = []
-    for rgb in _images(root):
+    for rgb in image_files(root):
         relative = rgb.relative_to(root).with_suffix("")
         name = "_".join(relative.parts)
         scene = relative.parts[0] if len(relative.parts) > 1 else name

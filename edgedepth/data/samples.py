@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgeDepthError
+from .images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,17 @@ class Dataset:
         if self.skipped:
             text += f"; {len(self.skipped)} skipped"
         return text
+
+
+def hidden(root: Path, path: Path) -> bool:
+    """Whether `path` is hidden below `root` (a dot folder or file on the way: macOS' ._ copies, an
+    interrupted synth's staging folder, Ultralytics' caches): no layout reads hidden files."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every image file below `root` (any of IMAGE_SUFFIXES, any case), nothing hidden, in sorted order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(root, p) and p.is_file())
 
 
 def split_by_scene(samples: list[Sample], val_fraction: float = 0.1) -> tuple[list[Sample], list[Sample]]:

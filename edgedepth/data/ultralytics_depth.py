@@ -29,9 +29,8 @@ import numpy as np
 
 from ..errors import EdgeDepthError, first_line
 from .depthfiles import check_float_dtype, check_png16, npy_header, png_header, read_npy, read_png16
-from .diode import visible
-from .images import IMAGE_SUFFIXES, image_hw, read_rgb
-from .samples import Dataset, Reading, Sample
+from .images import image_hw, read_rgb
+from .samples import Dataset, Reading, Sample, image_files
 
 NAME = "ultralytics"
 YAML_NAME = "data.yaml"  # what Ultralytics' converters write beside images/ and depth/
@@ -53,7 +52,7 @@ def open_folder(root: Path) -> Dataset:
     folders = _split_folders(root, config, yaml_path)
     scale = _scale(config, yaml_path)
     samples = []
-    for rgb in (p for p in visible(root / "images", "*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+    for rgb in image_files(root / "images"):
         split, base = _split_of(root, rgb, folders)
         depth = (root / "depth" / rgb.relative_to(root / "images")).with_suffix(".png")
         if not depth.is_file():
