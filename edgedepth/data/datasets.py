@@ -34,6 +34,8 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
     path = Path(path)
     if not path.exists():
         raise EdgeDepthError(f"data folder {path} not found; give a dataset folder: {EXPECTED} (or make one with `edgedepth synth`)")
+    if path.is_file() and path.suffix != ".mat":
+        raise EdgeDepthError(f"data path {path} is a file; give a dataset folder: {EXPECTED}")
     if path.is_dir() and not any(path.iterdir()):
         raise EdgeDepthError(f"data folder {path} is empty; give a dataset folder: {EXPECTED}")
     found = {name: why for name, module in DEPTH_LAYOUTS.items() if (why := module.detect(path))}

@@ -18,18 +18,22 @@ PNG16_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) of a .npy file from its header alone."""
-    array = _load(path, mmap_mode="r")  # maps the file: reads the header, not the data
-    return array.shape, array.dtype
+    """(shape, dtype) of a .npy file from its header alone (NumPy's public header readers: a few hundred bytes)."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as fh:
+            version = fmt.read_magic(fh)
+            shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+    except FileNotFoundError:
+        raise EdgeDepthError(f"{path} not found; it was moved or removed")
+    except (OSError, ValueError, EOFError) as exc:
+        raise EdgeDepthError(f"{path} is not a readable .npy array ({type(exc).__name__}); it is corrupt, replace it")
+    return tuple(shape), dtype
 
 
 def read_npy(path: Path) -> np.ndarray:
-    return _load(path, mmap_mode=None)
-
-
-def _load(path: Path, mmap_mode: str | None) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise EdgeDepthError(f"{path} not found; it was moved or removed")
     except (OSError, ValueError, EOFError) as exc:

@@ -159,8 +159,8 @@ class Dataset:
         held_out = [s for s in self.samples if s.split in self.held_out_splits]
         training = [s for s in self.samples if s.split in self.training_splits]
         if held_out:
-            return Partition(training, held_out, f"official split: {'+'.join(self.training_splits) or '-'} for "
-                             f"training, {'+'.join(self.held_out_splits)} held out")
+            trains = f"{'+'.join(self.training_splits)} for training" if training else "no training split"
+            return Partition(training, held_out, f"official split: {'+'.join(self.held_out_splits)} held out, {trains}")
         training, held_out = split_by_scene(training or list(self.samples), val_fraction)
         return Partition(training, held_out, f"no held-out split in the folder: {val_fraction:.0%} of the scenes held "
                          "out, picked by scene hash")
