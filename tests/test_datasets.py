@@ -314,6 +314,9 @@ def test_empty_and_unknown_folders_are_one_line(tmp_path, contents, message):
     _one_line(info)
     with pytest.raises(EdgeDepthError, match="not found"):
         open_dataset(tmp_path / "nope")
+    (tmp_path / "photo.png").write_bytes(b"")
+    with pytest.raises(EdgeDepthError, match="is a file; give a dataset folder"):
+        open_dataset(tmp_path / "photo.png")
 
 
 def test_a_folder_holding_two_layouts_is_refused_as_ambiguous(made, tmp_path):

@@ -18,7 +18,7 @@ import hashlib
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class Dataset:
     depth: str = "float32 metres"  # how depth is stored, in words
     metadata: tuple[Path, ...] = ()
     skipped: tuple[Skip, ...] = ()
-    notes: tuple[str, ...] = field(default=())  # facts a summary should carry (e.g. "annotated val/ unused")
+    notes: tuple[str, ...] = ()  # facts a summary should carry (e.g. "annotated val/ unused")
 
     def __post_init__(self) -> None:
         """Names are unique within a split (outputs of one split share a folder), keys across the dataset."""
@@ -186,7 +186,7 @@ class Dataset:
         return {"layout": self.layout, "root": str(self.root), "images": len(self.samples),
                 "splits": dict(sorted(Counter(s.split or "(none)" for s in self.samples).items())),
                 "training_images": len(part.training), "held_out_images": len(part.held_out), "rule": part.rule,
-                "ground_truth": self.has_depth, "depth": self.depth if self.has_depth else "none",
+                "ground_truth": self.has_depth, "depth": self.depth,
                 "crop": self.crop.record() if self.crop else None, "skipped": [skip.line() for skip in self.skipped],
                 "notes": list(self.notes)}
 
