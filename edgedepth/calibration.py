@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from .artifacts import atomic_path, sha256
-from .data import diode
+from .data.datasets import load_sample
+from .data.samples import Sample
 from .data.split import Split, stratified_order
 from .data.transforms import preprocess
 from .errors import EdgeDepthError
 from .spec import ModelSpec
 
-MANIFEST_FORMAT = "edgedepth-calibration/1"
+MANIFEST_FORMAT = "edgedepth-calibration/2"
 
 
 class CalibrationWarning(UserWarning):
@@ -37,7 +38,7 @@ class CalibrationSet:
     """A fixed list of samples and the model they calibrate; iterating yields 1×3×H×W float32 batches made
     with the model's own input size and preprocessing: calibration sees exactly what inference will."""
 
-    def __init__(self, samples: Sequence[diode.Sample], spec: ModelSpec, seed: int = 0, root: Path | None = None):
+    def __init__(self, samples: Sequence[Sample], spec: ModelSpec, seed: int = 0, root: Path | None = None):
         if not samples:
             raise EdgeDepthError("the calibration set is empty; give a data folder with images to calibrate on")
         self.samples = list(samples)
@@ -67,7 +68,7 @@ class CalibrationSet:
             yield self.batch(i)
 
     def batch(self, index: int) -> np.ndarray:
-        rgb, _, _ = diode.load_sample(self.samples[index])
+        rgb, _, _ = load_sample(self.samples[index])
         return preprocess(rgb, self.size, self.preprocessing)
 
     def nncf_dataset(self, input_name: str = "rgb"):
@@ -99,13 +100,15 @@ class CalibrationSet:
     @functools.cached_property
     def manifest(self) -> dict[str, Any]:
         """Which files, in which order, with their hashes: enough to repeat the calibration exactly."""
+        hashes: dict[Path, str] = {}  # a container file (NYUv2's .mat) holds many samples: hashed once
         files = []
         for sample in self.samples:
-            entry = {"split": sample.split, "domain": sample.domain, "scene": sample.scene, "scan": sample.scan}
-            for kind in ("rgb", "depth", "mask"):
-                path = getattr(sample, kind)
-                entry[kind] = os.path.relpath(path, self.root) if self.root else str(path)
-                entry[f"{kind}_sha256"] = sha256(path)
+            entry = {"layout": sample.layout, "key": sample.key, "split": sample.split, "domain": sample.domain,
+                     "scene": sample.scene, "scan": sample.scan, "index": sample.index, "files": []}
+            for path in sample.files:
+                digest = hashes.setdefault(path, sha256(path))
+                entry["files"].append({"path": os.path.relpath(path, self.root) if self.root else str(path),
+                                       "sha256": digest})
             files.append(entry)
         body = {
             "format": MANIFEST_FORMAT,

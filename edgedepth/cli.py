@@ -25,6 +25,7 @@ from . import __version__
 from .backends import BUILT_BACKENDS, DEVICES, HINTS, PRECISIONS
 from .capi import BUILD_TYPES
 from .colormaps import COLORMAPS, DEFAULT_COLORMAP
+from .data.synthetic import LAYOUTS as SYNTH_LAYOUTS
 from .data.transforms import RESIZE_MODES, VALUE_RANGES
 from .errors import EdgeDepthError
 from .measure.heldout import RESOLUTIONS
@@ -178,14 +179,19 @@ def main() -> None:
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--count", type=click.IntRange(min=1), default=200, show_default=True, help="Number of scans (images).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--size", default="192x256", show_default=True,
               help="Image size HxW, landscape like DIODE's scans (DIODE itself is 768x1024).")
-def synth(out, count, seed, size):
-    """Write a synthetic dataset in DIODE's exact layout, names and dtypes (indoor + outdoor, train + val).
+@click.option("--layout", type=click.Choice(SYNTH_LAYOUTS), default="diode", show_default=True,
+              help="Dataset layout written: DIODE, Ultralytics' images/+depth/, NYUv2's labeled .mat, KITTI's annotated "
+                   "depth with raw RGB, or plain images (no depth).")
+def synth(out, count, seed, size, layout):
+    """Write a synthetic dataset in a real dataset's exact layout, names and dtypes (DIODE by default:
+    indoor + outdoor, train + val).
 
     RGB and depth are ray-cast from the same scenes, so they agree geometrically; outdoor sky is masked
-    invalid as in DIODE. It is the embedded default data of the project: nothing is downloaded.
+    invalid as in DIODE. It is the embedded default data of the project: nothing is downloaded. OUT must be
+    new or empty (a second run with the same options finds its own output and writes nothing).
     """
     from .data.synthetic import generate
 
@@ -196,8 +202,8 @@ def synth(out, count, seed, size):
     from .ui import progress_bars
 
     with progress_bars() as progress:
-        generate(out, count, seed=seed, size=(h, w), progress=progress)
-    click.echo(f"wrote {count} DIODE-format scans ({h}x{w}) to {out}")
+        generate(out, count, seed=seed, size=(h, w), progress=progress, layout=layout)
+    click.echo(f"{out}: {count} synthetic scans ({h}x{w}) in {layout} layout")
 
 
 @main.command()

@@ -297,7 +297,7 @@ def parity_inputs(data: str | os.PathLike | Split | None, sizes: list[tuple[int,
         rng = np.random.default_rng(PARITY_SEED)
         return [preprocess(list(rng.integers(0, 256, (PARITY_IMAGES, h, w, 3), dtype=np.uint8)), (h, w), preprocessing)
                 for h, w in sizes]
-    from .data.diode import load_sample
+    from .data.datasets import load_sample
 
     split = Split.of(data)
     samples = [*split.pool, *split.held_out]

@@ -1,7 +1,7 @@
 """Training of a depth network on a DIODE-layout folder.
 
 Training uses the folder's train split (all of it when no split folder exists), divided by scene 90/10 into
-train and validation (`diode.split_by_scene`); the folder's official val/ split stays untouched for
+train and validation (`data.samples.split_by_scene`); the folder's official val/ split stays untouched for
 `evaluate`, which scores the held-out set (measure/). Ground truth outside the model's depth range (DIODE's
 outdoor depth runs to 350 m) is neither trained on nor validated against, as in evaluation. Every prediction
 is scored beside the constant-median-depth baseline: a model that does not beat it by a wide margin has
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data import diode
+from .data.datasets import load_sample, open_dataset
+from .data.samples import Dataset, Sample, split_by_scene
 from .data.transforms import augment, preprocess, resize_nearest
 from .distributed import Distributed, from_env, joined
 from .errors import EdgeDepthError, RuntimeMissing
@@ -77,7 +78,7 @@ class TrainConfig:
 class _Loaded:
     """Samples loaded once, ground truth brought to the model size (nearest: no invalid pixel bleeds)."""
 
-    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int]):
+    def __init__(self, samples: Sequence[Sample], size: tuple[int, int]):
         self.items = [_load(sample, size) for sample in samples]
         self.size = size
 
@@ -87,9 +88,9 @@ class _Loaded:
             yield _tensors(*zip(*self.items[start : start + batch_size]), size=self.size)
 
 
-def _load(sample: diode.Sample, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _load(sample: Sample, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """rgb as decoded; depth and valid at the model size, valid only inside the model's depth range."""
-    rgb, depth, valid = diode.load_sample(sample)
+    rgb, depth, valid = load_sample(sample)
     depth = resize_nearest(depth, size)
     valid, _ = scored_mask(depth, resize_nearest(valid, size), DEPTH.min_depth, DEPTH.max_depth)
     return rgb, depth, valid
@@ -109,7 +110,7 @@ class _TrainingImages(torch.utils.data.Dataset):
     Each image is augmented by a generator seeded with (seed, epoch, index): the same draw whatever the number
     of ranks or workers, and a resumed run draws what the interrupted one would have."""
 
-    def __init__(self, samples: Sequence[diode.Sample], size: tuple[int, int], seed: int):
+    def __init__(self, samples: Sequence[Sample], size: tuple[int, int], seed: int):
         self.samples, self.size, self.seed, self.epoch = list(samples), size, seed, 0
 
     def __len__(self) -> int:
@@ -162,7 +163,7 @@ def prepare_model(model: torch.nn.Module, where: Placement, job: Distributed) ->
     return DistributedDataParallel(model, device_ids=device_ids)
 
 
-def training_loader(samples: Sequence[diode.Sample], size: tuple[int, int], config: TrainConfig, where: Placement,
+def training_loader(samples: Sequence[Sample], size: tuple[int, int], config: TrainConfig, where: Placement,
                     job: Distributed) -> torch.utils.data.DataLoader:
     """Each rank's batches of every global batch of `config.batch_size` images (the union over ranks of step k is
     the single-process batch k), reading and augmenting in `config.workers` processes."""
@@ -216,14 +217,20 @@ def train_step(model: torch.nn.Module, batch, optimizer: torch.optim.Optimizer, 
     return total
 
 
-def training_split(data: str | os.PathLike) -> tuple[list[diode.Sample], list[diode.Sample]]:
-    """(train, val) scene-level split of the folder's training samples."""
-    samples = diode.find_samples(data)
-    pool = [s for s in samples if s.split != "val"] or samples
-    train, val = diode.split_by_scene(pool)
+def training_split(data: str | os.PathLike) -> tuple[Dataset, list[Sample], list[Sample]]:
+    """(the dataset, train, val): a scene-level split of the samples it may train on, its official training split
+    where it has a held-out one (which stays untouched), else all of them."""
+    dataset = open_dataset(data)
+    official = any(sample.split in dataset.held_out_splits for sample in dataset.samples)
+    pool = [s for s in dataset.samples if s.split in dataset.training_splits] if official else list(dataset.samples)
+    if not pool:
+        raise EdgeDepthError(f"{dataset.root} holds no training split, only held-out images; give a folder with one")
+    if not all(sample.has_depth for sample in pool):
+        raise EdgeDepthError(f"{dataset.root} holds images without ground truth ({dataset.layout}); training needs depth")
+    train, val = split_by_scene(pool)
     if not val:
-        raise EdgeDepthError(f"{data} holds a single scene; training needs at least two to validate on an unseen one")
-    return train, val
+        raise EdgeDepthError(f"{dataset.root} holds a single scene; training needs at least two to validate on an unseen one")
+    return dataset, train, val
 
 
 def last_checkpoint_path(output: str | os.PathLike) -> Path:
@@ -247,8 +254,9 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
     with joined(config.device) as job:
         log = log if job.is_main else _silent
         torch.manual_seed(config.seed)
-        train_samples, val_samples = training_split(data)
-        resumed = _resume_state(resume, config, size, (train_samples, val_samples), output, job) if resume else None
+        dataset, train_samples, val_samples = training_split(data)
+        fingerprint = dataset.fingerprint(train_samples + val_samples)[:16]
+        resumed = _resume_state(resume, config, size, (train_samples, val_samples), fingerprint, output, job) if resume else None
         loader = training_loader(train_samples, size, config, where, job)
         spread = evenly_spaced(len(train_samples), PRECISE_BN_IMAGES)
         bn_share = _batch_share(len(spread), PRECISE_BN_BATCH, job)
@@ -265,7 +273,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike, config: TrainConfi
             "baseline": {"kind": "constant median depth", "median_depth": median,
                          "metrics": _baseline_metrics(val_set, val_share, median, job)},
             "train": {
-                "data": str(data), "train_samples": len(train_samples), "val_samples": len(val_samples),
+                "data": str(data), "data_layout": dataset.layout, "data_fingerprint": fingerprint,
+                "train_samples": len(train_samples), "val_samples": len(val_samples),
                 "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
                 "loss_weights": config.loss.as_dict(), "optimizer": "Adam",
                 "scheduler": "ReduceLROnPlateau(val loss, factor 0.5, patience 2)",
@@ -321,7 +330,7 @@ def _check_memory(config: TrainConfig, size: tuple[int, int], where: Placement, 
 
 
 def _resume_state(path: str | os.PathLike, config: TrainConfig, size: tuple[int, int],
-                  split: tuple[list[diode.Sample], list[diode.Sample]], output: Path,
+                  split: tuple[list[Sample], list[Sample]], fingerprint: str, output: Path,
                   job: Distributed) -> tuple[dict[str, Any], dict[str, Any]]:
     """(weights, training state) of the interrupted run at `path`, after checking that this run continues it:
     same edgedepth, options and data, and its best checkpoint at `output`."""
@@ -339,6 +348,7 @@ def _resume_state(path: str | os.PathLike, config: TrainConfig, size: tuple[int,
         ("loss weights", was.get("loss_weights"), config.loss.as_dict()),
         ("training images", was.get("train_samples"), len(split[0])),
         ("validation images", was.get("val_samples"), len(split[1])),
+        ("data (file names and sizes)", was.get("data_fingerprint"), fingerprint),
     ):
         if before != now:
             raise EdgeDepthError(f"{path} comes from a run with {name} {before}, this one has {now}; resume with "

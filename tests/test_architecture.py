@@ -23,8 +23,11 @@ PACKAGE = Path(edgedepth.__file__).parent
 LAYERS = [
     {"errors"},
     {"progress", "distributed", "memory", "artifacts"},
-    {"onnx_graph", "data.transforms", "metrics", "losses", "colormaps", "torchfiles", "wrappers"},
-    {"data", "data.diode", "data.images", "data.video"},
+    {"onnx_graph", "data.transforms", "metrics", "losses", "colormaps", "torchfiles", "wrappers", "data.images",
+     "data.video", "data.depthfiles"},
+    {"data", "data.samples"},
+    {"data.diode", "data.ultralytics_depth", "data.nyuv2", "data.kitti", "data.image_folder"},
+    {"data.datasets", "data.synthetic_layouts"},
     {"data.synthetic", "data.split", "spec"},
     {"models", "measure", "measure.compare", "fitting"},
     {"measure.heldout"},

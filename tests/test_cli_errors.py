@@ -36,7 +36,7 @@ def test_missing_folder(tmp_path):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    assert "no DIODE sample" in run("train", "--data", tmp_path / "empty", "-o", tmp_path / "m.pt")
+    assert "is empty; give a dataset folder" in run("train", "--data", tmp_path / "empty", "-o", tmp_path / "m.pt")
 
 
 def test_image_without_depth(broken_data, tmp_path):

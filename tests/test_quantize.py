@@ -181,7 +181,7 @@ def test_manifest_picks_the_same_samples_for_the_same_seed(synthetic_root):
     pick = lambda seed: CalibrationSet.pick(split, 6, SPEC, seed).manifest  # noqa: E731
     first, again, other = pick(0), pick(0), pick(1)
     assert first["files"] == again["files"] and first["sha256"] == again["sha256"]
-    assert [f["rgb"] for f in first["files"]] != [f["rgb"] for f in other["files"]]
+    assert [f["key"] for f in first["files"]] != [f["key"] for f in other["files"]]
     domains = [f["domain"] for f in first["files"]]
     if len(set(f.domain for f in pool)) == 2:  # stratified: indoor and outdoor alternate
         assert all(a != b for a, b in zip(domains, domains[1:]))
@@ -454,7 +454,7 @@ def output(tmp_path):
 
 def test_cli_empty_data_folder(float_model, tmp_path, output):
     (tmp_path / "empty").mkdir()
-    assert_fails_cleanly(run_cli(float_model, "--data", tmp_path / "empty", "-o", output), output, "no DIODE sample")
+    assert_fails_cleanly(run_cli(float_model, "--data", tmp_path / "empty", "-o", output), output, "is empty; give a dataset folder")
 
 
 def test_cli_onnx_not_from_edgedepth_export(float_model, synthetic_root, tmp_path, output):

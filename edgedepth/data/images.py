@@ -21,10 +21,10 @@ CONVERTIBLE = {"RGBA": "RGBA → RGB (alpha dropped)", "RGBX": "RGBX → RGB", "
 #: Modes refused, with why: no conversion to RGB is right for every file of the kind.
 REFUSED = {
     "CMYK": "is CMYK; convert it to RGB with its colour profile first (e.g. `magick IN -colorspace sRGB OUT.png`)",
-    "I;16": "is a 16-bit single-channel image (a depth map or raw sensor data?); predict takes 8-bit RGB photos: "
+    "I;16": "is a 16-bit single-channel image (a depth map or raw sensor data?); edgedepth reads 8-bit RGB photos: "
             "tone-map it to 8 bits first",
-    "I": "is a 32-bit integer image; predict takes 8-bit RGB photos: tone-map it to 8 bits first",
-    "F": "is a floating-point image; predict takes 8-bit RGB photos: tone-map it to 8 bits first",
+    "I": "is a 32-bit integer image; edgedepth reads 8-bit RGB photos: tone-map it to 8 bits first",
+    "F": "is a floating-point image; edgedepth reads 8-bit RGB photos: tone-map it to 8 bits first",
 }
 #: Largest depth a 16-bit millimetre PNG holds; deeper pixels are written as this.
 PNG16_MAX_M = 65.535
@@ -53,8 +53,19 @@ def _conversion(path: Path, mode: str) -> str | None:
     if refused:
         raise EdgeDepthError(f"image {path} {refused}")
     if mode != "RGB" and mode not in CONVERTIBLE:
-        raise EdgeDepthError(f"image {path} has Pillow mode {mode}, which predict does not read; convert it to 8-bit RGB")
+        raise EdgeDepthError(f"image {path} has Pillow mode {mode}, which edgedepth does not read as a photo; convert it to 8-bit RGB")
     return CONVERTIBLE.get(mode)
+
+
+#: EXIF orientations (TIFF tag 0x0112) that turn the picture by 90°: its upright height is the stored width.
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def image_hw(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of the picture `read_rgb` returns, from the header alone (EXIF orientation applied)."""
+    with _open(Path(path)) as image:
+        turned = image.getexif().get(0x0112) in _QUARTER_TURNS
+        return (image.width, image.height) if turned else (image.height, image.width)
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Synthetic DIODE: scenes ray-cast in numpy, written in exactly DIODE's layout, names and dtypes.
+"""Synthetic depth data: scenes ray-cast in numpy, written in the layout of DIODE, Ultralytics, NYUv2 or KITTI
+(exactly as each documents it: synthetic_layouts.py), or as a plain folder of images.
 
 Indoor scans are rooms (floor, walls, ceiling) holding boxes and spheres; outdoor scans are a ground plane with
 buildings and trees under a sky that is masked invalid, as in outdoor DIODE. As in DIODE, outdoor depth stays
@@ -8,22 +9,27 @@ ray hits (z-depth in metres), so they agree geometrically; surfaces carry proced
 shading, so a network has real monocular cues (texture gradients, occlusion, shading, horizon) to learn from.
 Each scene is scanned from a few nearby camera poses, all with one camera (fixed 60° field of view, near-level,
 tripod height) as DIODE was scanned with one instrument. Everything is drawn from one seed: same seed, same bytes.
+NYUv2 sets hold only rooms and KITTI sets only outdoor scenes, as the real ones do.
 This is the project's embedded default data: nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..artifacts import atomic_path, is_writable_location
+from ..artifacts import is_writable_location
 from ..errors import EdgeDepthError
 from ..memory import check_fits
 from ..progress import Progress, counter, silent
+from .synthetic_layouts import DOMAINS, WRITERS, Frame, Scan
 
 #: One camera for every scan, as DIODE's single scanner camera: fixed intrinsics, near-level, tripod height.
 FOV_DEG = 60.0
@@ -35,6 +41,11 @@ SCANS_PER_SCENE = 2
 #: each shape test. Measured over an indoor and an outdoor scan: 341 B at 384×512, 320 at 768×1024, 316 at
 #: 1536×2048; a size is checked against the lowest.
 BYTES_PER_PIXEL = 316
+LAYOUTS = tuple(WRITERS)
+#: Hidden file in every synthetic set: the settings that made it, so a second run can tell its own output
+#: (identical: nothing to do) from anything else (refused). Every reader ignores hidden files.
+MARKER = ".edgedepth-synth.json"
+MARKER_FORMAT = "edgedepth-synth/1"
 
 
 @dataclass
@@ -206,44 +217,108 @@ def generate(
     seed: int = 0,
     size: tuple[int, int] = (192, 256),
     progress: Progress = silent,
+    layout: str = "diode",
 ) -> Path:
-    """Write `count` scans (half indoors, half outdoor) under `out_dir` in DIODE's layout; returns `out_dir`.
+    """Write `count` scans under `out_dir` in `layout` (one of LAYOUTS); returns `out_dir`.
 
-    Scenes hold SCANS_PER_SCENE scans each; about VAL_FRACTION of the scenes go to val/, the rest to train/."""
+    Scenes hold SCANS_PER_SCENE scans each; about VAL_FRACTION of the scenes are held out (DIODE's val/,
+    NYUv2's testNdxs, KITTI's val/). The set is written beside `out_dir` in a hidden folder and renamed
+    into place whole, so an interrupted run leaves no partial dataset at `out_dir`. `out_dir` must be new
+    or empty, or already hold exactly what this call writes (then nothing is written): existing data is
+    never overwritten, nor mixed with other scans."""
     out_dir = Path(out_dir)
+    if layout not in WRITERS:
+        raise EdgeDepthError(f"synthetic layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise EdgeDepthError(f"the seed must be a non-negative integer (got {seed!r})")
+    if count < 1:
+        raise EdgeDepthError(f"the number of scans must be at least 1 (got {count})")
     check_fits(BYTES_PER_PIXEL * size[0] * size[1], f"rendering a {size[0]}x{size[1]} scan", "choose a smaller size")
-    if not is_writable_location(out_dir):
-        raise EdgeDepthError(f"cannot write the data set into {out_dir}: the location is not writable; choose another folder")
-    jobs = _plan(count, seed)
-    advance = counter(progress, "synthesising", len(jobs))
-    for split, domain, scene, scan, scene_seed in jobs:
-        rgb, depth, mask = render(domain, size, scene_seed, scan)
-        folder = out_dir / split / domain / f"scene_{scene:05d}" / f"scan_{scan:05d}"
-        stem = f"{scene:05d}_{scan:05d}_{domain}_{scan:03d}_000"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(folder / f"{stem}.png") as tmp:
-                Image.fromarray(rgb).save(tmp, format="PNG")
-            for name, array in ((f"{stem}_depth.npy", depth), (f"{stem}_depth_mask.npy", mask)):
-                with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
-                    np.save(fh, array)
-        except OSError as exc:  # a full disk, a folder made read-only meanwhile
-            raise EdgeDepthError(f"cannot write scan {stem} into {folder}: {exc.strerror or exc}; free space or choose "
-                                 "another folder")
-        advance()
+    plan = _plan(count, seed, DOMAINS.get(layout, ("indoors", "outdoor")))
+    if layout == "ultralytics" and not any(scan.split == "val" for scan in plan):
+        raise EdgeDepthError(f"{count} scans give no held-out scene, and Ultralytics' layout needs a val split; "
+                             f"synthesise at least {4 * SCANS_PER_SCENE} scans")
+    settings = {"format": MARKER_FORMAT, "layout": layout, "count": count, "seed": seed, "size": list(size)}
+    existing = _existing_synth(out_dir, settings)
+    if not is_writable_location(out_dir.parent):
+        raise EdgeDepthError(f"cannot write the data set into {out_dir}: its folder is not writable; choose another folder")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.synth-", dir=out_dir.parent))
+    except OSError as exc:
+        raise EdgeDepthError(f"cannot write the data set into {out_dir}: {exc.strerror or exc}; choose another folder")
+    try:
+        advance = counter(progress, "synthesising", len(plan))
+
+        def frames() -> Iterator[Frame]:
+            for scan in plan:
+                yield Frame(scan, *render(scan.domain, size, scan.scene_seed, scan.scan))
+                advance()
+
+        WRITERS[layout](staging, plan, frames())
+        (staging / MARKER).write_text(json.dumps(settings) + "\n")
+        if existing:
+            difference = _first_difference(staging, out_dir)
+            if difference:
+                raise EdgeDepthError(f"{out_dir} holds this synthetic dataset with changes ({difference}); choose a new "
+                                     "folder (synth never overwrites data)")
+            return out_dir
+        os.replace(staging, out_dir)  # onto a missing or empty folder: the whole set appears at once
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise EdgeDepthError(f"cannot write the data set into {out_dir}: {exc.strerror or exc}; free space or choose "
+                             "another folder")
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 
-def _plan(count: int, seed: int) -> list[tuple[str, str, int, int, int]]:
-    """(split, domain, scene number, scan number, scene seed) for each scan, domains alternating by scene."""
+def _existing_synth(out_dir: Path, settings: dict) -> bool:
+    """Whether `out_dir` holds a synthetic set made with `settings` (to compare once rendered); False when it
+    is missing or empty; a one-line refusal when it holds anything else."""
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+        return False
+    if not out_dir.is_dir():
+        raise EdgeDepthError(f"{out_dir} is a file; give a new or empty folder for the data set")
+    try:
+        made = json.loads((out_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        raise EdgeDepthError(f"{out_dir} already holds files; give a new or empty folder (synth never writes into "
+                             "existing data)")
+    if made != settings:
+        was = ", ".join(f"{k} {made.get(k)} (asked: {settings[k]})" for k in ("layout", "count", "seed", "size")
+                        if made.get(k) != settings[k])
+        raise EdgeDepthError(f"{out_dir} holds a synthetic dataset made with other settings: {was}; give a new or "
+                             "empty folder (synth never overwrites data)")
+    return True
+
+
+def _first_difference(made: Path, existing: Path) -> str | None:
+    """The first file (relative path) that differs between two trees, is missing or is extra; None if equal."""
+    ours, theirs = _files(made), _files(existing)
+    for relative in sorted(ours ^ theirs):
+        return f"{relative} {'missing' if relative in ours else 'added'}"
+    for relative in sorted(ours):
+        if (made / relative).read_bytes() != (existing / relative).read_bytes():
+            return f"{relative} changed"
+    return None
+
+
+def _files(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
+
+
+def _plan(count: int, seed: int, domains: tuple[str, ...]) -> list[Scan]:
+    """Each scan's place: scenes of SCANS_PER_SCENE scans, domains alternating by scene, the last
+    round(VAL_FRACTION × scenes) scenes held out (none below 4 scenes)."""
     n_scenes = max(1, -(-count // SCANS_PER_SCENE))
     n_val = round(n_scenes * VAL_FRACTION) if n_scenes >= 4 else 0
     seeds = np.random.SeedSequence(seed).generate_state(n_scenes)
-    jobs = []
+    plan = []
     for scene in range(n_scenes):
-        domain = ("indoors", "outdoor")[scene % 2]
         split = "val" if scene >= n_scenes - n_val else "train"
-        for scan in range(SCANS_PER_SCENE):
-            if len(jobs) < count:
-                jobs.append((split, domain, scene, scene * SCANS_PER_SCENE + scan, int(seeds[scene])))
-    return jobs
+        for position in range(SCANS_PER_SCENE):
+            if len(plan) < count:
+                plan.append(Scan(split, domains[scene % len(domains)], scene, scene * SCANS_PER_SCENE + position, position,
+                                 int(seeds[scene])))
+    return plan

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import diode
+from ..data.samples import Sample
 from ..metrics import mean_metrics, metrics_from_sums, pixel_sums
 from ..spec import OutputKind, output_kind
 from .compare import distances, merge_sums
@@ -28,7 +28,7 @@ BREAKDOWN_KEYS = ("mae", "rmse", "abs_rel", "delta1")
 
 @dataclass
 class ImageRow:
-    sample: diode.Sample
+    sample: Sample
     metrics: dict[str, float]  # depth_metrics of the prediction (with its pixel counts)
     reference: dict[str, float] | None  # depth_metrics of the reference's prediction
     fidelity: dict[str, float] | None  # the distance to the reference's output over every pixel

@@ -23,12 +23,12 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import diode
+from ..data.datasets import load_sample, no_ground_truth_reason
+from ..data.samples import Sample
 from ..data.split import Split, stratified_order
 from ..data.transforms import preprocess, resize_nearest
 from ..errors import EdgeDepthError
@@ -71,7 +71,7 @@ class Window:
 
 @dataclass
 class EvalImage:
-    sample: diode.Sample
+    sample: Sample
     name: str
     rgb: np.ndarray  # H×W×3 uint8 as decoded (end-to-end timing and error maps start from it)
     batch: np.ndarray  # 1×3×h×w float32, preprocessed for the model
@@ -84,7 +84,7 @@ class EvalSet:
     """Held-out images loaded once, with what every score needs. Images with no ground truth inside the window
     are left out and named with the reason (`skipped`), as are counted the valid pixels outside it (`excluded`)."""
 
-    def __init__(self, samples: Sequence[diode.Sample], spec: ModelSpec, window: Window, resolution: str = "ground-truth"):
+    def __init__(self, samples: Sequence[Sample], spec: ModelSpec, window: Window, resolution: str = "ground-truth"):
         if resolution not in RESOLUTIONS:
             raise EdgeDepthError(f"scoring resolution {resolution!r} is not one of: {', '.join(RESOLUTIONS)}")
         self.spec, self.window, self.resolution = spec, window, resolution
@@ -93,17 +93,17 @@ class EvalSet:
         self.skipped: list[dict[str, str]] = []
         self.excluded = 0
         for sample in samples:
-            rgb, depth, valid = diode.load_sample(sample)
+            rgb, depth, valid = load_sample(sample)
             if resolution == "model":
                 depth, valid = resize_nearest(depth, self.size), resize_nearest(valid, self.size)
             scored, excluded = scored_mask(depth, valid, window.min_depth, window.max_depth)
             if not scored.any():
-                reason = "no valid ground truth" if not valid.any() else \
+                reason = no_ground_truth_reason(sample) if not valid.any() else \
                     f"no ground truth inside {window.min_depth:g}–{window.max_depth:g} m"
-                self.skipped.append({"image": str(sample.rgb), "reason": reason})
+                self.skipped.append({"image": sample.key, "reason": reason})
                 continue
             self.excluded += excluded
-            self.images.append(EvalImage(sample, Path(sample.rgb).stem, rgb, preprocess(rgb, self.size, spec.preprocessing),
+            self.images.append(EvalImage(sample, sample.name, rgb, preprocess(rgb, self.size, spec.preprocessing),
                                          depth, valid, scored))
 
     @classmethod
@@ -236,12 +236,12 @@ def upsample(prediction: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resize_bilinear(torch.from_numpy(np.ascontiguousarray(prediction))[None, None], size)[0, 0].numpy()
 
 
-def held_out_samples(data: str | os.PathLike | Split, limit: int | None = None, seed: int = 0) -> list[diode.Sample]:
+def held_out_samples(data: str | os.PathLike | Split, limit: int | None = None, seed: int = 0) -> list[Sample]:
     """The one held-out policy (module docstring): held-out scenes, stratified order, the first `limit`."""
     return stratified_order(Split.of(data).held_out, seed)[:limit]
 
 
-def held_out_record(samples: Sequence[diode.Sample], window: Window, excluded: int, skipped: list[dict[str, str]],
+def held_out_record(samples: Sequence[Sample], window: Window, excluded: int, skipped: list[dict[str, str]],
                     resolution: str) -> dict[str, Any]:
     return {**describe_samples(samples), "window": window.record(), "excluded_pixels": excluded,
             "skipped_images": len(skipped), "skipped": skipped, "resolution": resolution,
@@ -255,17 +255,17 @@ def least_squares_scale_shift(prediction: np.ndarray, target: np.ndarray) -> tup
     return float(scale), float(shift)
 
 
-def describe_samples(samples: Sequence[diode.Sample]) -> dict[str, Any]:
+def describe_samples(samples: Sequence[Sample]) -> dict[str, Any]:
     """Where a set of images came from: how many per domain, and which scenes."""
     return {"images": len(samples), "domains": dict(sorted(Counter(s.domain or "(none)" for s in samples).items())),
             "scenes": sorted({s.scene_id for s in samples})}
 
 
-def median_depth(samples: Sequence[diode.Sample], size: tuple[int, int], depth: DepthRange) -> float:
+def median_depth(samples: Sequence[Sample], size: tuple[int, int], depth: DepthRange) -> float:
     """Median valid depth inside the model's range, at model size, over at most MEDIAN_IMAGES evenly spaced samples."""
     values = []
     for i in evenly_spaced(len(samples), MEDIAN_IMAGES):
-        _, gt, valid = diode.load_sample(samples[i])
+        _, gt, valid = load_sample(samples[i])
         gt, valid = resize_nearest(gt, size), resize_nearest(valid, size)
         scored, _ = scored_mask(gt, valid, depth.min_depth, depth.max_depth)
         values.append(gt[scored])
