@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import sha256
 from .data.transforms import IMAGENET, Preprocessing
+from .ecosystems import Loaded, huggingface, ultralytics
 from .errors import EdgeDepthError, first_line
 from .evaluation import ALIGNMENTS
 from .models import ARCHS, CHECKPOINT_FORMAT, DEFAULT_DEPTH, arch_spec
@@ -112,19 +113,6 @@ class ModelSource:
         return digest.hexdigest()
 
 
-@dataclass
-class Loaded:
-    """What a form's loader read: the network (raw: adapters come later) or the ONNX, and what the file records."""
-
-    arch: str
-    origin: str
-    model: nn.Module | None = None
-    onnx: Path | None = None
-    files: tuple[Path, ...] = ()
-    recorded: dict[str, Any] = field(default_factory=dict)  # input_size, depth, preprocessing, output_kind, size_multiple
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Form:
     name: str
@@ -197,12 +185,16 @@ def _form_of(request: ModelRequest) -> tuple[str, Any]:
     if path is None:
         raise EdgeDepthError("no model given: pass a model file, or a factory (package.module:callable) for a network "
                              "built by your code")
+    if huggingface.is_theirs(path):
+        return "huggingface", None
     if not path.is_file():
         raise EdgeDepthError(f"model {path} not found; check the path")
     if path.suffix.lower() == ".onnx":
         return "onnx", None
     if _is_torchscript(path):
         return "torchscript", None
+    if ultralytics.is_checkpoint(path):
+        return "ultralytics", None
     content = read_torch_file(path, request.trust_pickle)
     if _is_module(content):
         return "pickle", content
@@ -323,6 +315,16 @@ def _onnx(request: ModelRequest, content: None) -> Loaded:
     sidecar = read_sidecar(request.path, required=False)  # an ONNX of edgedepth's records what it is
     return Loaded(sidecar.get("arch") or request.path.name, f"ONNX {request.path}", onnx=request.path,
                   files=(request.path,), recorded=_recorded(sidecar))
+
+
+@form("ultralytics", "best.pt --trust-pickle", "an Ultralytics depth checkpoint (`yolo depth train`; AGPL-3.0 extra)")
+def _ultralytics(request: ModelRequest, content: None) -> Loaded:
+    return ultralytics.load(request.path, request.trust_pickle)
+
+
+@form("huggingface", "hf_folder/", "a Hugging Face depth model folder (`save_pretrained`; local only)")
+def _huggingface(request: ModelRequest, content: None) -> Loaded:
+    return huggingface.load(request.path)
 
 
 # --- reading files -----------------------------------------------------------------------------------------
