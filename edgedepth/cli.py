@@ -243,7 +243,7 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
 
 
 @main.command()
-@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="DIODE-layout folder; its val/ split is scored (a folder without one: its held-out scenes).")
 @window_options
@@ -271,7 +271,7 @@ def evaluate(model, declared, data, min_depth, max_depth, json_path, device):
 
 
 @main.command("export")
-@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write (default: the model's name with .onnx; an ONNX's with .edgedepth.onnx); "
                    "<output>.json records how.")
@@ -415,7 +415,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @main.command()
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="cpu: torch, ONNX Runtime and OpenVINO rows. cuda: torch FP32/FP16, ONNX Runtime CUDA, TensorRT.")
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--model", type=click.Path(path_type=Path),
               help="The model to measure, in any form listed above (default: the demo's runs/demo/model.pt).")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="DIODE-layout folder: calibration and held-out accuracy images (default: runs/demo/data).")

@@ -17,7 +17,7 @@ import numpy as np
 
 from .artifacts import read_sidecar
 from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, usable_backend
-from .data.transforms import Preprocessing, check_rgb, one_torch_thread, preprocess, resize_bilinear
+from .data.transforms import Preprocessing, check_rgb, one_torch_thread, preprocess, restore_depth
 from .errors import EdgeDepthError
 from .evaluation import OUTPUT_UNITS
 
@@ -130,7 +130,7 @@ class DepthModel:
             chunk = batch[start : start + self.batch_limit]
             depths.extend(self._infer(chunk))
         with self._torch_work():
-            maps = [self._resize(depth, target) for depth, target in zip(depths, targets)]
+            maps = [self._resize(depth, image.shape[:2], target) for depth, image, target in zip(depths, batch, targets)]
         if single:
             return maps[0]
         return np.stack(maps) if isinstance(images, np.ndarray) else maps
@@ -156,14 +156,11 @@ class DepthModel:
             raise EdgeDepthError(f"size {size!r} is not 'input', 'model' or (height, width) in positive integers")
         return int(size[0]), int(size[1])
 
-    @staticmethod
-    def _resize(depth: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-        """1×h×w model output → H×W float32, bilinear with half-pixel centres (capi/src/resize.c's rule)."""
-        import torch
-
+    def _resize(self, depth: np.ndarray, image_size: tuple[int, int], size: tuple[int, int] | None) -> np.ndarray:
+        """1×h×w model output → the image's part of it (`restore_depth`) at `size`, float32 (None: as it is)."""
         if size is None:
             return np.ascontiguousarray(depth[0], dtype=np.float32)
-        return resize_bilinear(torch.from_numpy(np.ascontiguousarray(depth))[None], size)[0, 0].numpy()
+        return restore_depth(depth, image_size, self.preprocessing, size)
 
     def close(self) -> None:
         with self._lock:

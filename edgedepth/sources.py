@@ -471,7 +471,7 @@ def _fit_module(loaded: Loaded, output_key: str | None, size: tuple[int, int] | 
         hint = f"it takes {_multiples(size, found)}" if found else "declare a size (HxW) it takes"
         raise EdgeDepthError(f"{loaded.arch} cannot take a {h}x{w} input ({why}); {hint}")
     if multiple is None:
-        multiple = _find_multiple(net, output_key, loaded.arch)
+        multiple = _find_multiple(net, output_key, loaded.arch, dividing=size)
     wrapped = net if isinstance(net, DepthNet) else DepthOutput(net, key, add_channel=rank == 3).eval()
     return wrapped, (int(h), int(w)), multiple
 
@@ -579,14 +579,24 @@ def pick_output(output: Any, output_key: str | None, label: str) -> int | str | 
     return max(maps, key=lambda key: maps[key].shape[-2] * maps[key].shape[-1])  # max keeps the first of equals
 
 
-def _find_multiple(net: nn.Module, output_key: str | None, label: str) -> int | None:
+def _find_multiple(net: nn.Module, output_key: str | None, label: str,
+                   dividing: tuple[int, int] | None = None) -> int | None:
     """The smallest m ≤ MAX_SIZE_MULTIPLE at which `net` takes two small inputs whose sides are multiples of m
-    and returns depth at their size; None when none does."""
+    and returns depth at their size, and also the size it will be given: m divides both sides of `dividing`
+    (a size it is known to take), or without one it runs at `_default_size(m)`. None when no m does.
+
+    Small sizes alone do not prove a multiple: a stride-32 network of padded convolutions also runs at 60×90
+    and 90×60, where every halving rounds alike, and the trial found 30 beside a 128×128 input (issue 24)."""
     for multiple in range(1, MAX_SIZE_MULTIPLE + 1):
+        if dividing and (dividing[0] % multiple or dividing[1] % multiple):
+            continue
         k = -(-TRIAL_SIDE // multiple)
         try:
             for a, b in ((k, k + 1), (k + 1, k)):
                 _probe(net, output_key, (a * multiple, b * multiple), label)
+            if not dividing:
+                _check_probe_fits(net, _default_size(multiple), label)
+                _probe(net, output_key, _default_size(multiple), label)
         except _Unfit:
             continue
         return multiple
