@@ -49,7 +49,7 @@ def load(path: Path, trust_pickle: bool) -> Loaded:
     import torch
     from ultralytics.cfg import DEFAULT_CFG_DICT
     from ultralytics.nn.modules import C2f, Depth
-    from ultralytics.nn.tasks import DepthModel
+    from ultralytics.nn.tasks import DepthModel, guess_model_task
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
@@ -58,9 +58,12 @@ def load(path: Path, trust_pickle: bool) -> Loaded:
                              "check the file, and that it was written by the installed ultralytics' release line")
     model = checkpoint.get("ema") or checkpoint.get("model")
     args = checkpoint.get("train_args") or {}
+    if not isinstance(model, torch.nn.Module):
+        raise EdgeDepthError(f"{path} holds no model under 'model' or 'ema' ({type(model).__name__}); give the "
+                             "checkpoint Ultralytics' training writes (weights/best.pt)")
     if not isinstance(model, DepthModel):
-        raise EdgeDepthError(f"{path} holds an Ultralytics {args.get('task', type(model).__name__)} model; edgedepth takes "
-                             "its depth models (YOLO26-depth, `yolo depth train`)")
+        raise EdgeDepthError(f"{path} holds an Ultralytics {args.get('task') or guess_model_task(model)} model; edgedepth "
+                             "takes its depth models (YOLO26-depth, `yolo depth train`)")
     if checkpoint.get("modelopt"):
         raise EdgeDepthError(f"{path} holds a quantization-aware-trained model (fake-quantized); give the float "
                              "checkpoint, which edgedepth quantizes itself")
