@@ -181,4 +181,7 @@ def _torch_load(path: str | os.PathLike, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a damaged file
+        if "Unsupported global" in str(exc):  # pickled objects (an Ultralytics best.pt, a whole module): not ours
+            raise EdgeDepthError(f"{path} is not an edgedepth {what} but pickled Python objects; a model of your own "
+                                 f"goes through `edgedepth export {path} --trust-pickle ...` first")
         raise EdgeDepthError(f"{what} {path} is unreadable ({type(exc).__name__}); it is corrupt or not a .pt file")

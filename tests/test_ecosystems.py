@@ -114,6 +114,8 @@ def test_ultralytics_checkpoints_that_do_not_fit_are_refused_in_one_line(ultraly
     with pytest.raises(EdgeDepthError, match="Ultralytics checkpoint, a pickled model") as refused:
         resolve_source(best)
     assert "\n" not in str(refused.value)
+    with pytest.raises(EdgeDepthError, match=r"goes through `edgedepth export .*best.pt --trust-pickle"):
+        edgedepth.load(best)  # predict takes what export writes
     YOLO("yolo26n.yaml").save(tmp_path / "detect.pt")  # a detector, saved as Ultralytics saves models
     with pytest.raises(EdgeDepthError, match="Ultralytics detect model; edgedepth takes its depth models"):
         resolve_source(ModelRequest(path=tmp_path / "detect.pt", trust_pickle=True))
