@@ -259,7 +259,7 @@ def train(data, arch, size, epochs, batch_size, lr, seed, backbone_weights, devi
 
 
 @main.command()
-@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="DIODE-layout folder; its val/ split is scored (a folder without one: its held-out scenes).")
 @window_options
@@ -288,7 +288,7 @@ def evaluate(model, declared, data, min_depth, max_depth, resolution, json_path,
 
 
 @main.command("export")
-@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write (default: the model's name with .onnx; an ONNX's with .edgedepth.onnx); "
                    "<output>.json records how.")
@@ -431,7 +431,7 @@ def build(onnx, backend, output, threads, streams, hint, precision, keep_float, 
 @main.command()
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="cpu: torch, ONNX Runtime and OpenVINO rows. cuda: torch FP32/FP16, ONNX Runtime CUDA, TensorRT.")
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--model", type=click.Path(path_type=Path),
               help="The model to measure, in any form listed above (default: the demo's runs/demo/model.pt).")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="DIODE-layout folder: calibration and held-out accuracy images (default: runs/demo/data).")
@@ -505,8 +505,10 @@ def bench(device, model, declared, data, backends, warmup, runs, threads, images
 @click.option("--backend", type=click.Choice(FORMS["onnx"].readers),
               help="Runtime for an .onnx model (default onnxruntime; openvino runs it on the CPU).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: every core).")
+@click.option("--trust-pickle", is_flag=True,
+              help="Load an Ultralytics checkpoint (a pickled model): unpickling runs code from the file.")
 @json_option("the summary (inputs, outputs, images/s)")
-def predict(inputs, artifact, output, device, formats, colormap, compare, backend, threads, json_path):
+def predict(inputs, artifact, output, device, formats, colormap, compare, backend, threads, trust_pickle, json_path):
     """Depth maps of photos, folders of photos (recursively, sorted) or videos, from any built model.
 
     Each image is read as 8-bit RGB (grey, palette and alpha images are converted; 16-bit grey and CMYK are
@@ -517,7 +519,8 @@ def predict(inputs, artifact, output, device, formats, colormap, compare, backen
     from .ui import progress_bars
 
     options = PredictOptions(device=device, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                             colormap=colormap, compare=compare, backend=backend, threads=threads)
+                             colormap=colormap, compare=compare, backend=backend, threads=threads,
+                             trust_pickle=trust_pickle)
     with progress_bars(_console(json_path)) as progress:
         summary = run_predict(inputs, artifact, output, options, progress=progress)
     model = summary["model"]

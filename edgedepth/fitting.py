@@ -162,8 +162,12 @@ def pick_output(output: Any, output_key: str | None, label: str) -> int | str | 
 
 def find_multiple(net: nn.Module, output_key: str | None, label: str,
                   dividing: tuple[int, int] | None = None) -> int | None:
-    """The smallest m ≤ MAX_SIZE_MULTIPLE (dividing both sides of `dividing` when given) at which `net` takes two
-    small inputs whose sides are multiples of m and returns depth at their size; None when none does."""
+    """The smallest m ≤ MAX_SIZE_MULTIPLE at which `net` takes two small inputs whose sides are multiples of m and
+    returns depth at their size, and also the size it will be given: m divides both sides of `dividing` (a size
+    it is known to take), or without one it runs at `default_size(m)`. None when no m does.
+
+    Small sizes alone do not prove a multiple: a stride-32 network of padded convolutions also runs at 60×90 and
+    90×60, where every halving rounds alike, and the trial found 30 beside a 128×128 input (issue 24)."""
     common = math.gcd(*dividing) if dividing else 0
     for multiple in range(1, MAX_SIZE_MULTIPLE + 1):
         if common and common % multiple:
@@ -172,6 +176,9 @@ def find_multiple(net: nn.Module, output_key: str | None, label: str,
         try:
             for a, b in ((k, k + 1), (k + 1, k)):
                 probe(net, output_key, (a * multiple, b * multiple), label)
+            if not dividing:
+                check_probe_fits(net, default_size(multiple), label)
+                probe(net, output_key, default_size(multiple), label)
         except Unfit:
             continue
         return multiple

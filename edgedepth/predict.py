@@ -44,6 +44,7 @@ class PredictOptions:
     compare: Path | None = None  # a second artifact rendered beside the first
     backend: str | None = None  # another reader of the artifact's file (openvino for an .onnx)
     threads: int | None = None
+    trust_pickle: bool = False  # an Ultralytics checkpoint is a pickle: loading it runs its code
 
 
 @dataclass(frozen=True)
@@ -175,13 +176,15 @@ def run_predict(inputs: Sequence[str | os.PathLike], artifact: str | os.PathLike
         progress("predict", done, total)
 
     with contextlib.ExitStack() as stack:
-        model = stack.enter_context(load(artifact, options.device, backend=options.backend, threads=options.threads))
+        model = stack.enter_context(load(artifact, options.device, backend=options.backend, threads=options.threads,
+                                         trust_pickle=options.trust_pickle))
         if "png16" in options.formats and model.output_kind != "metric":
             raise EdgeDepthError(f"png16 writes millimetres, and {artifact} outputs {model.output_kind} values "
                                  f"({model.unit}); choose npy or pfm for its raw output")
         other = None
         if options.compare:
-            other = stack.enter_context(load(options.compare, options.device, threads=options.threads))
+            other = stack.enter_context(load(options.compare, options.device, threads=options.threads,
+                                             trust_pickle=options.trust_pickle))
         started = time.perf_counter()  # images per second count decoding, inference and writing, not loading
         records = []
         for job in jobs:

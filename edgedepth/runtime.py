@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BACKENDS, DEVICES, CpuOptions, LoadOptions, Runner, get_backend, runner_for
-from .data.transforms import check_rgb, one_torch_thread, preprocess, resize_bilinear
+from .data.transforms import check_rgb, one_torch_thread, preprocess, restore_depth
 from .errors import EdgeDepthError
 from .sources import ModelRequest, ModelSource, resolve_source
 
@@ -26,15 +26,17 @@ MAX_BATCH = 8
 OUTPUT_SIZES = ("input", "model")
 
 
-def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = None,
-         threads: int | None = None) -> DepthModel:
-    """Load any edgedepth artifact for `device` ("cpu" or "cuda"); `threads` caps the CPU threads (None:
-    every core). Refuses, in one line, an artifact that does not run on `device`."""
+def load(path: str | os.PathLike, device: str = "cpu", *, backend: str | None = None, threads: int | None = None,
+         trust_pickle: bool = False) -> DepthModel:
+    """Load any model that records what it outputs and expects, for `device` ("cpu" or "cuda"): an edgedepth
+    artifact, an Ultralytics depth checkpoint (a pickle: only with `trust_pickle`), a Hugging Face folder.
+    `threads` caps the CPU threads (None: every core). Refuses, in one line, a model that does not run on
+    `device`, or that records nothing of itself (export it first)."""
     if device not in DEVICES:
         raise EdgeDepthError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     if backend is not None and backend not in BACKENDS:
         raise EdgeDepthError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    source = resolve_source(ModelRequest(path=Path(path)))
+    source = resolve_source(ModelRequest(path=Path(path), trust_pickle=trust_pickle))
     name = backend or source.readers[0]
     if not source.recorded:  # most likely a model of the user's own: what it outputs and expects is unknown
         what = f"has no sidecar {source.artifact.name}.json" if source.form == "onnx" else "records nothing of its model"
@@ -89,7 +91,7 @@ class DepthModel:
             chunk = batch[start : start + self.batch_limit]
             depths.extend(self._infer(chunk))
         with self._torch_work():
-            maps = [self._resize(depth, target) for depth, target in zip(depths, targets)]
+            maps = [self._resize(depth, image.shape[:2], target) for depth, image, target in zip(depths, batch, targets)]
         if single:
             return maps[0]
         return np.stack(maps) if isinstance(images, np.ndarray) else maps
@@ -115,14 +117,11 @@ class DepthModel:
             raise EdgeDepthError(f"size {size!r} is not 'input', 'model' or (height, width) in positive integers")
         return int(size[0]), int(size[1])
 
-    @staticmethod
-    def _resize(depth: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-        """1×h×w model output → H×W float32, bilinear with half-pixel centres (capi/src/resize.c's rule)."""
-        import torch
-
+    def _resize(self, depth: np.ndarray, image_size: tuple[int, int], size: tuple[int, int] | None) -> np.ndarray:
+        """1×h×w model output → the image's part of it (`restore_depth`) at `size`, float32 (None: as it is)."""
         if size is None:
             return np.ascontiguousarray(depth[0], dtype=np.float32)
-        return resize_bilinear(torch.from_numpy(np.ascontiguousarray(depth))[None], size)[0, 0].numpy()
+        return restore_depth(depth, image_size, self.preprocessing, size)
 
     def close(self) -> None:
         with self._lock:

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import read_sidecar, sha256
 from .data.transforms import IMAGENET, Preprocessing
+from .ecosystems import huggingface, ultralytics
 from .errors import EdgeDepthError, first_line
+from .loaded import Loaded
 from .models import ARCHS, CHECKPOINT_FORMAT, arch_spec
 from .spec import OUTPUT_KINDS, ArtifactFacts, DepthRange, ModelSpec, output_kind
 from .torchfiles import check_finite_weights, importable_from_here, load_weights, read_torch_file
@@ -109,25 +111,6 @@ class ModelSource:
         if self.precision != "fp32":
             raise EdgeDepthError(f"{self.origin} holds a {self.precision} model; {step} starts from the float model "
                                  "(the checkpoint or the ONNX from `edgedepth export`)")
-
-
-@dataclass
-class Loaded:
-    """What a form's loader read: the network (raw: adapters come later) or the artifact, and what the file
-    records (`facts`, None when it records nothing)."""
-
-    arch: str
-    origin: str
-    model: nn.Module | None = None
-    artifact: Path | None = None
-    files: tuple[Path, ...] = ()
-    facts: ArtifactFacts | None = None
-    size_multiple: int | None = None  # a registered arch's own, when the file records no spec
-    precision: str = "fp32"  # what an artifact holds (its sidecar's word, else its graph's)
-    dynamic: str = "none"  # its dynamic axes (spec.DYNAMIC_AXES)
-    static_size: tuple[int, int] | None = None  # an ONNX's fixed (H, W), read from its graph
-    registered: bool = False  # the network is a registered arch (depth at any multiple of its own: no trial run)
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -218,8 +201,13 @@ def _form_of(request: ModelRequest) -> tuple[str, Path | None, Any]:
     if path.is_dir():
         found = [path / name for name in BUILT_FILES if (path / name).is_file()]
         if not found:
-            raise EdgeDepthError(f"{path} holds no built model ({', '.join(BUILT_FILES)}); build one with `edgedepth build`")
+            if huggingface.is_folder(path):
+                return "huggingface", path, None
+            raise EdgeDepthError(f"{path} holds no built model ({', '.join(BUILT_FILES)}) and no Hugging Face model "
+                                 "(config.json); build one with `edgedepth build`, or give the model's folder")
         path = found[0]
+    elif huggingface.is_hub_id(path):
+        return "huggingface", path, None
     elif not path.is_file():
         raise EdgeDepthError(f"model {path} not found; check the path")
     suffix = path.suffix.lower()
@@ -231,6 +219,8 @@ def _form_of(request: ModelRequest) -> tuple[str, Path | None, Any]:
                              "by `edgedepth build`, or a model of your own (see `edgedepth export --help`)")
     if _is_torchscript(path):
         return "torchscript", path, None
+    if ultralytics.is_checkpoint(path):
+        return "ultralytics", path, None
     content = read_torch_file(path, f"model {path}", request.trust_pickle)
     if _is_module(content):
         return "pickle", path, content
@@ -382,6 +372,17 @@ def _tensorrt(request: ModelRequest, content: None) -> Loaded:
     facts, record = _sidecar(request.path, required=True)
     return Loaded(facts.spec.arch, f"TensorRT engine {request.path}", artifact=request.path, files=(request.path,),
                   facts=facts, precision=facts.precision, dynamic=facts.dynamic, meta=record)
+
+
+@form("ultralytics", "best.pt --trust-pickle", "an Ultralytics depth checkpoint (`yolo depth train`; AGPL-3.0 extra)",
+      ("torch",))
+def _ultralytics(request: ModelRequest, content: None) -> Loaded:
+    return ultralytics.load(request.path, request.trust_pickle)
+
+
+@form("huggingface", "hf_folder/", "a Hugging Face depth model folder (`save_pretrained`; read offline)", ("torch",))
+def _huggingface(request: ModelRequest, content: None) -> Loaded:
+    return huggingface.load(request.path)
 
 
 def _is_torchscript(path: Path) -> bool:

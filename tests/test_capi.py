@@ -257,6 +257,21 @@ def test_example_refuses_a_model_without_its_sidecar(capi, irs, tmp_path):
     assert not (tmp_path / "out.pfm").exists()
 
 
+@pytest.mark.parametrize("preprocessing", [Preprocessing(resize="bicubic-antialias"),
+                                           Preprocessing(fit="letterbox", pad=(114, 114, 114))], ids=["bicubic", "letterbox"])
+def test_example_refuses_a_resize_it_does_not_implement(capi, irs, preprocessing, tmp_path):
+    """The C runtime resizes bilinearly and stretches: any other recorded resize is refused, never run as that."""
+    ir = shutil.copytree(irs["probe"], tmp_path / "ir")
+    sidecar = read_sidecar(ir / "model.xml")
+    sidecar_path(ir / "model.xml").write_text(json.dumps({**sidecar, "preprocessing": preprocessing.record()}))
+    ppm = write_ppm(tmp_path / "image.ppm", np.zeros((8, 8, 3), np.uint8))
+    done = subprocess.run([str(capi["example"]), str(ir), str(ppm), str(tmp_path / "out.pfm")], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert 'preprocessing.resize is "' in done.stderr and "this C runtime implements \"bilinear" in done.stderr
+    assert not (tmp_path / "out.pfm").exists()
+
+
 def comma_locale(folder: Path) -> dict[str, str] | None:
     """The environment of a locale that writes 0,5 (de_DE), compiled into `folder`; None where it cannot be."""
     if shutil.which("localedef") is None:

@@ -66,6 +66,27 @@ class PatchViT(nn.Module):
         return F.softplus(F.pixel_shuffle(patches, self.PATCH)).squeeze(1) + 0.5
 
 
+class Stride32Pyramid(nn.Module):
+    """YOLO's neck in small: five padded stride-2 convs, then nearest 2× upsampling concatenated with the 1/16
+    and 1/8 features, depth resized to the input. It runs wherever those halvings round alike: at 60×90 and
+    90×60 too, not at 120."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.ModuleList(nn.Conv2d(3 if i == 0 else 4, 4, 3, 2, 1) for i in range(5))
+        self.up = nn.ModuleList(nn.Conv2d(8, 4, 3, 1, 1) for _ in range(2))
+        self.head = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x):
+        features = [x]
+        for conv in self.down:
+            features.append(conv(features[-1]))
+        y = features[5]
+        for conv, skip in zip(self.up, (features[4], features[3])):
+            y = conv(torch.cat([F.interpolate(y, scale_factor=2.0, mode="nearest"), skip], 1))
+        return F.softplus(F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear"))
+
+
 class TinyNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -78,6 +99,11 @@ class TinyNet(nn.Module):
 def encoder_decoder():
     torch.manual_seed(0)
     return EncoderDecoder()
+
+
+def stride32_pyramid():
+    torch.manual_seed(0)
+    return Stride32Pyramid()
 
 
 def patch_vit():
@@ -167,6 +193,18 @@ def test_the_size_multiple_is_found_by_trial_and_the_output_adapted():
     assert unsized.spec.size_multiple == 4 and unsized.spec.input_size == DEFAULT_INPUT_SIZE  # a multiple of 4 already
     declared = resolve_source(ModelRequest(factory="test_sources:patch_vit", size_multiple=14))
     assert declared.spec.size_multiple == 14 and declared.spec.input_size == (392, 518)  # 384x512 rounded up to multiples of 14
+
+
+
+def test_a_multiple_found_by_trial_holds_at_the_size_the_model_is_given():
+    """Two small sizes do not prove a multiple: this stride-32 network also takes 60×90 and 90×60, and the
+    trial recorded 30 beside a 128×128 input, which evaluate then refused (issue 24)."""
+    for size in ((128, 128), None):
+        source = resolve_source(ModelRequest(factory="test_sources:stride32_pyramid", size=size))
+        assert source.spec.size_multiple == 32 and source.spec.input_size == (size or DEFAULT_INPUT_SIZE)
+    net = stride32_pyramid().eval()
+    with torch.inference_mode():
+        assert net(torch.zeros(1, 3, 60, 90)).shape[-2:] == (60, 90)  # what made the trial take 30
 
 
 # --- the whole path, per form ----------------------------------------------------------------------------

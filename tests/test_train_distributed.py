@@ -97,7 +97,7 @@ def test_evaluate_under_two_processes_equals_one(two_and_one, scale_root, tmp_pa
 
 
 def test_each_rank_gets_an_interleaved_share_of_every_global_batch(scale_root):
-    train_samples, _ = training_split(scale_root)
+    _, train_samples, _ = training_split(scale_root)
     config, where = TrainConfig(size=(64, 64), batch_size=16), placement("cpu", Distributed())
     loaders = [training_loader(train_samples, (64, 64), config, where, job)
                for job in (Distributed(), Distributed(0, 2), Distributed(1, 2))]

@@ -71,3 +71,23 @@ def test_one_torch_thread_holds_torch_to_one_thread_and_restores_it_after_nested
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_letterbox_places_the_image_centred_and_restore_depth_cuts_it_out_again():
+    from edgedepth.data.transforms import Preprocessing, letterbox_window, restore_depth
+
+    spec = Preprocessing(mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, fit="letterbox", pad=(114, 114, 114))
+    image = np.full((30, 60, 3), 200, np.uint8)  # 2:1 into 40×40: 20×40 at rows 10..29
+    assert letterbox_window(image.shape[:2], (40, 40)) == (10, 0, 20, 40)
+    x = preprocess(image, (40, 40), spec)[0]
+    assert np.all(x[:, :10] == 114) and np.all(x[:, 30:] == 114) and np.allclose(x[:, 10:30], 200)
+    depth = np.zeros((1, 40, 40), np.float32)
+    depth[:, 10:30] = 3.0  # what the model says where the image is; the padding says 0
+    np.testing.assert_allclose(restore_depth(depth, image.shape[:2], spec), np.full((30, 60), 3.0))
+    assert Preprocessing.from_record(spec.record()) == spec and "letterbox" in spec.record()["resize"]
+    stretched = Preprocessing()
+    assert restore_depth(depth, image.shape[:2], stretched).shape == (30, 60)  # the whole map, padding and all
+    with pytest.raises(EdgeDepthError, match="a letterbox fit pads with 3 pixel values"):
+        Preprocessing(fit="letterbox")
+    with pytest.raises(EdgeDepthError, match="a letterbox fit pads with 3 pixel values"):
+        Preprocessing(pad=(0, 0, 0))

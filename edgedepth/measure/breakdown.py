@@ -145,7 +145,7 @@ def _add_range_sums(held_out: EvalSet, ranges: dict, image, prediction: tuple, r
     depth = {"metrics": np.clip(prediction[1][scored], w.min_depth, w.max_depth)}
     if reference is not None:
         depth["reference"] = np.clip(reference[1][scored], w.min_depth, w.max_depth)
-        outputs = [upsample(np.asarray(raw, np.float64).reshape(held_out.size), image.depth.shape)[scored]
+        outputs = [upsample(np.asarray(raw, np.float64).reshape(held_out.size), image, held_out.spec)[scored]
                    for raw in (prediction[0], reference[0])]
     for index in np.unique(bins):
         here, sums = bins == index, ranges.setdefault(int(index), {})

@@ -87,6 +87,9 @@ class EvalSet:
     def __init__(self, samples: Sequence[Sample], spec: ModelSpec, window: Window, resolution: str = "ground-truth"):
         if resolution not in RESOLUTIONS:
             raise EdgeDepthError(f"scoring resolution {resolution!r} is not one of: {', '.join(RESOLUTIONS)}")
+        if resolution == "model" and spec.preprocessing.fit != "stretch":
+            raise EdgeDepthError(f"{spec.arch} letterboxes its input, so its output is not the image at the model's "
+                                 "resolution; score it at ground-truth resolution")
         self.spec, self.window, self.resolution = spec, window, resolution
         self.size = spec.input_size
         self.images: list[EvalImage] = []
@@ -160,7 +163,7 @@ class EvalSet:
 
     def to_depth(self, prediction: np.ndarray, image: EvalImage, kind: OutputKind) -> np.ndarray:
         """One prediction (h×w at the model size) as metric depth at the image's scoring resolution."""
-        pred = upsample(np.asarray(prediction, dtype=np.float64).reshape(self.size), image.depth.shape)
+        pred = upsample(np.asarray(prediction, dtype=np.float64).reshape(self.size), image, self.spec)
         if not kind.relative:
             return 1.0 / np.maximum(pred, 1.0 / self.window.max_depth) if kind.inverse else pred
         target = image.depth[image.scored].astype(np.float64)
@@ -224,16 +227,14 @@ class EvalSet:
             raise EdgeDepthError(f"{len(predictions)} predictions for {len(self.images)} evaluation images")
 
 
-def upsample(prediction: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """An h×w map at (H, W): bilinear with half-pixel centres, no antialias (data.transforms' and the runtimes'
-    resize of the output); unchanged at its own size."""
-    if prediction.shape == tuple(size):
+def upsample(prediction: np.ndarray, image: EvalImage, spec: ModelSpec) -> np.ndarray:
+    """An h×w output at the image's scoring resolution, as the runtimes map it back (`restore_depth`: a letterbox's
+    padding cut off, resized as the model's preprocessing says); unchanged at its own size."""
+    if prediction.shape == image.depth.shape and spec.preprocessing.fit == "stretch":
         return prediction
-    import torch
+    from ..data.transforms import restore_depth
 
-    from ..data.transforms import resize_bilinear
-
-    return resize_bilinear(torch.from_numpy(np.ascontiguousarray(prediction))[None, None], size)[0, 0].numpy()
+    return restore_depth(prediction, image.rgb.shape[:2], spec.preprocessing, image.depth.shape).astype(np.float64)
 
 
 def held_out_samples(data: str | os.PathLike | Split, limit: int | None = None, seed: int = 0) -> list[Sample]:
