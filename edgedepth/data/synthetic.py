@@ -160,15 +160,35 @@ def _texture(uv: np.ndarray, pattern: np.ndarray, phase: float) -> np.ndarray:
     return np.select([pattern == 1, pattern == 2, pattern == 3], [checker, stripes, noise], 1.0)
 
 
-def render(domain: str, size: tuple[int, int], scene_seed: int, view: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One scan of a scene: (rgb uint8 H×W×3, depth float32 H×W×1 metres, mask float32 H×W)."""
+@dataclass(frozen=True)
+class Pose:
+    """Where the camera stands (metres; x right, z forward, at tripod height) and where it looks (radians)."""
+
+    x: float
+    z: float
+    pitch: float
+    yaw: float
+
+    @classmethod
+    def scan(cls, view_rng: np.random.Generator) -> Pose:
+        """A scan's pose: near-level, turned up to 20°, within a metre of the scene's origin."""
+        pitch, yaw = view_rng.uniform(-0.05, 0.05), view_rng.uniform(-0.35, 0.35)
+        return cls(x=view_rng.uniform(-0.4, 0.4), z=view_rng.uniform(0, 0.8), pitch=pitch, yaw=yaw)
+
+
+def render(domain: str, size: tuple[int, int], scene_seed: int, view: int,
+           pose: Pose | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One scan of a scene: (rgb uint8 H×W×3, depth float32 H×W×1 metres, mask float32 H×W). `view` seeds the
+    scan's pose and its sensor noise; a `pose` given replaces the seeded one (a camera path, data/sequences.py)."""
     scene_rng = np.random.default_rng(scene_seed)
     prims = _indoor(scene_rng) if domain == "indoors" else _outdoor(scene_rng)
     light = scene_rng.normal(size=3) + np.array([0.3, 2.0, -0.8])
     light /= np.linalg.norm(light)
     view_rng = np.random.default_rng([scene_seed, view])
-    d = _rays(size, FOV_DEG, pitch=view_rng.uniform(-0.05, 0.05), yaw=view_rng.uniform(-0.35, 0.35))
-    o = np.array([view_rng.uniform(-0.4, 0.4), 0.0, view_rng.uniform(0, 0.8)])
+    seeded = Pose.scan(view_rng)  # drawn either way: the noise that follows comes from the same stream
+    pose = pose or seeded
+    d = _rays(size, FOV_DEG, pitch=pose.pitch, yaw=pose.yaw)
+    o = np.array([pose.x, 0.0, pose.z])
     hit = _Hit.empty(len(d))
     for kind, args in prims:
         {"plane": _plane, "box": _box, "sphere": _sphere}[kind](hit, o, d, *args)
@@ -220,19 +240,26 @@ def generate(
         jobs = track(jobs, description="synthesising", transient=True)
     for split, domain, scene, scan, scene_seed in jobs:
         rgb, depth, mask = render(domain, size, scene_seed, scan)
-        folder = out_dir / split / domain / f"scene_{scene:05d}" / f"scan_{scan:05d}"
-        stem = f"{scene:05d}_{scan:05d}_{domain}_{scan:03d}_000"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(folder / f"{stem}.png") as tmp:
-                Image.fromarray(rgb).save(tmp, format="PNG")
-            for name, array in ((f"{stem}_depth.npy", depth), (f"{stem}_depth_mask.npy", mask)):
-                with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
-                    np.save(fh, array)
-        except OSError as exc:  # a full disk, a folder made read-only meanwhile
-            raise EdgeDepthError(f"cannot write scan {stem} into {folder}: {exc.strerror or exc}; free space or choose "
-                                 "another folder")
+        write_scan(out_dir / split / domain, scene, scan, rgb, depth, mask)
     return out_dir
+
+
+def write_scan(domain_dir: Path, scene: int, scan: int, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> Path:
+    """Write one scan under `domain_dir` (a `<split>/<domain>` folder) with DIODE's folder and file names;
+    returns its RGB image's path."""
+    folder = domain_dir / f"scene_{scene:05d}" / f"scan_{scan:05d}"
+    stem = f"{scene:05d}_{scan:05d}_{domain_dir.name}_{scan:03d}_000"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / f"{stem}.png") as tmp:
+            Image.fromarray(rgb).save(tmp, format="PNG")
+        for name, array in ((f"{stem}_depth.npy", depth), (f"{stem}_depth_mask.npy", mask)):
+            with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, array)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise EdgeDepthError(f"cannot write scan {stem} into {folder}: {exc.strerror or exc}; free space or choose "
+                             "another folder")
+    return folder / f"{stem}.png"
 
 
 def _plan(count: int, seed: int) -> list[tuple[str, str, int, int, int]]:
