@@ -20,10 +20,10 @@ PACKAGE = Path(edgedepth.__file__).parent
 #: A new module must be placed here: the test fails on a module it does not know.
 LAYERS = [
     {"errors", "artifacts", "onnx_graph", "distributed", "memory"},
-    {"data", "data.diode", "data.transforms", "data.synthetic", "data.images", "data.video", "metrics", "losses",
-     "colormaps"},
-    {"spec", "models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
-    {"measure"},
+    {"data", "data.diode", "data.transforms", "data.synthetic", "data.sequences", "data.images", "data.video", "metrics",
+     "losses", "colormaps"},
+    {"spec", "data.pointcloud", "models", "wrappers", "sources", "calibration", "evaluation", "fusion", "fp16"},
+    {"measure", "measure.edges", "measure.temporal", "measure.tails", "measure.gates"},
     {"backends", "backends.torch", "backends.onnxruntime", "backends.openvino", "backends.tensorrt"},
     {"quantize", "quantize.pipeline", "quantize.budget", "quantize.coverage", "quantize.evaluate", "quantize.flavours",
      "quantize.float_layers", "quantize.nncf_engine", "quantize.ort_engine", "quantize.speed", "quantize.summary", "export",
