@@ -26,6 +26,13 @@ NAMED_RANGES = {"near": 0, "mid": 1}
 #: Percentiles reported per range.
 PERCENTILES = (95, 99)
 RANGES = len(DEPTH_BIN_EDGES) + 1
+_EDGES = (0.0, *DEPTH_BIN_EDGES, np.inf)
+
+
+def range_label(index: int) -> str:
+    """"0–2 m", ..., "> 80 m": the breakdown's name of depth range `index`."""
+    lo, hi = _EDGES[index], _EDGES[index + 1]
+    return f"> {lo:g} m" if np.isinf(hi) else f"{lo:g}–{hi:g} m"
 
 
 @dataclass
@@ -62,14 +69,12 @@ class Tails:
 
     def rows(self) -> list[dict[str, Any]]:
         """A row per range holding pixels: its bounds, pixels, p95/p99 |error| and the worst image's mean (m)."""
-        edges = (0.0, *DEPTH_BIN_EDGES, np.inf)
         rows = []
         for index in range(RANGES):
             pixels = int(self.counts[index].sum())
             if pixels:
-                lo, hi = edges[index], edges[index + 1]
-                rows.append({"range": f"> {lo:g} m" if np.isinf(hi) else f"{lo:g}–{hi:g} m", "min_m": lo,
-                             "max_m": None if np.isinf(hi) else hi, "pixels": pixels,
+                lo, hi = _EDGES[index], _EDGES[index + 1]
+                rows.append({"range": range_label(index), "min_m": lo, "max_m": None if np.isinf(hi) else hi, "pixels": pixels,
                              **{f"p{q}_m": self.percentile(index, q) for q in PERCENTILES},
                              "worst_mae_m": None if np.isnan(self.worst[index]) else float(self.worst[index])})
         return rows
