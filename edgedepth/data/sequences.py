@@ -43,7 +43,7 @@ FPS = 10
 
 
 @dataclass(frozen=True)
-class Sequence:
+class FrameSequence:
     """A rendered sequence as read back: its frames in order (DIODE samples), frame rate, horizontal field of
     view (degrees) and the camera pose of each frame."""
 
@@ -98,7 +98,7 @@ def render_sequence(out_dir: str | os.PathLike, frames: int = 16, domain: str = 
     return scene_dir
 
 
-def load_sequence(path: str | os.PathLike) -> Sequence:
+def load_sequence(path: str | os.PathLike) -> FrameSequence:
     """The sequence in the scene folder `path` (or the one sequence below `path`), frames in recorded order."""
     path = Path(path)
     order = path / ORDER_FILE
@@ -124,4 +124,4 @@ def load_sequence(path: str | os.PathLike) -> Sequence:
         frames.append(sample)
     if len(poses) != len(frames):
         raise EdgeDepthError(f"{order} lists {len(frames)} frames and {len(poses)} poses; render the sequence again")
-    return Sequence(frames, fps, fov, poses)
+    return FrameSequence(frames, fps, fov, poses)
