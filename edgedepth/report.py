@@ -15,8 +15,7 @@ import numpy as np
 from .artifacts import atomic_path
 from .bench import Report, Row, reference_row
 from .colormaps import captioned, colorize, label_font, with_scale_bar
-from .measure.breakdown import DEPTH_BIN_EDGES
-from .metrics import HIGHER_IS_BETTER, METRIC_KEYS
+from .metrics import DEPTH_BIN_EDGES, HIGHER_IS_BETTER, METRIC_KEYS
 from .quantize.budget import Budget
 from .quantize.coverage import worst_layers
 from .spec import output_kind

@@ -172,15 +172,35 @@ def _texture(uv: np.ndarray, pattern: np.ndarray, phase: float) -> np.ndarray:
     return np.select([pattern == 1, pattern == 2, pattern == 3], [checker, stripes, noise], 1.0)
 
 
-def render(domain: str, size: tuple[int, int], scene_seed: int, view: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One scan of a scene: (rgb uint8 H×W×3, depth float32 H×W×1 metres, mask float32 H×W)."""
+@dataclass(frozen=True)
+class Pose:
+    """Where the camera stands (metres; x right, z forward, at tripod height) and where it looks (radians)."""
+
+    x: float
+    z: float
+    pitch: float
+    yaw: float
+
+    @classmethod
+    def scan(cls, view_rng: np.random.Generator) -> Pose:
+        """A scan's pose: near-level, turned up to 20°, within a metre of the scene's origin."""
+        pitch, yaw = view_rng.uniform(-0.05, 0.05), view_rng.uniform(-0.35, 0.35)
+        return cls(x=view_rng.uniform(-0.4, 0.4), z=view_rng.uniform(0, 0.8), pitch=pitch, yaw=yaw)
+
+
+def render(domain: str, size: tuple[int, int], scene_seed: int, view: int,
+           pose: Pose | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One scan of a scene: (rgb uint8 H×W×3, depth float32 H×W×1 metres, mask float32 H×W). `view` seeds the
+    scan's pose and its sensor noise; a `pose` given replaces the seeded one (a camera path, data/sequences.py)."""
     scene_rng = np.random.default_rng(scene_seed)
     prims = _indoor(scene_rng) if domain == "indoors" else _outdoor(scene_rng)
     light = scene_rng.normal(size=3) + np.array([0.3, 2.0, -0.8])
     light /= np.linalg.norm(light)
     view_rng = np.random.default_rng([scene_seed, view])
-    d = _rays(size, FOV_DEG, pitch=view_rng.uniform(-0.05, 0.05), yaw=view_rng.uniform(-0.35, 0.35))
-    o = np.array([view_rng.uniform(-0.4, 0.4), 0.0, view_rng.uniform(0, 0.8)])
+    seeded = Pose.scan(view_rng)  # drawn either way: the noise that follows comes from the same stream
+    pose = pose or seeded
+    d = _rays(size, FOV_DEG, pitch=pose.pitch, yaw=pose.yaw)
+    o = np.array([pose.x, 0.0, pose.z])
     hit = _Hit.empty(len(d))
     for kind, args in prims:
         {"plane": _plane, "box": _box, "sphere": _sphere}[kind](hit, o, d, *args)

@@ -15,13 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..data.samples import Sample
-from ..metrics import mean_metrics, metrics_from_sums, pixel_sums
+from ..metrics import DEPTH_BIN_EDGES, mean_metrics, metrics_from_sums, pixel_sums
 from ..spec import OutputKind, output_kind
 from .compare import distances, merge_sums
 from .heldout import EvalSet, Window, held_out_record, upsample
 
-#: Upper edges (metres) of the ground-truth depth ranges of the breakdown; the last range is open.
-DEPTH_BIN_EDGES = (2.0, 5.0, 10.0, 20.0, 80.0)
 #: Metrics the breakdown lists per range and domain (the full set stays in the headline numbers).
 BREAKDOWN_KEYS = ("mae", "rmse", "abs_rel", "delta1")
 
